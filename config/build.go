@@ -400,13 +400,50 @@ func (b *builder) setScript(dst **Script, n *node) {
 	*dst = s
 }
 
-// once reports a keyword given twice in the same block. seen is per block.
-func (b *builder) once(seen map[string]Pos, n *node) bool {
-	if p, dup := seen[n.key.text]; dup {
-		b.r.warnf(n.key.pos, "%s is given twice in this block (first at line %d); the last one counts", n.key.text, p.Line)
-		seen[n.key.text] = n.key.pos
-		return false
+// onceSet remembers the keywords met in one block. Most blocks have a few
+// keywords: it scans a small array kept on the stack, and turns to a map
+// for long blocks.
+type onceSet struct {
+	list [16]token
+	n    int
+	m    map[string]Pos
+}
+
+// once reports a keyword given twice in the same block.
+// Blocks (real_server, url, virtual_ipaddress, ...) add up instead.
+func (b *builder) once(seen *onceSet, n *node) {
+	if n.block != nil {
+		return
 	}
-	seen[n.key.text] = n.key.pos
-	return true
+	kw := n.key.text
+	var prev Pos
+	dup := false
+	switch {
+	case seen.m != nil:
+		prev, dup = seen.m[kw]
+		seen.m[kw] = n.key.pos
+	default:
+		for i := 0; i < seen.n; i++ {
+			if seen.list[i].text == kw {
+				prev, dup = seen.list[i].pos, true
+				seen.list[i] = n.key
+				break
+			}
+		}
+		if dup {
+			break
+		}
+		if seen.n < len(seen.list) {
+			seen.list[seen.n] = n.key
+			seen.n++
+			break
+		}
+		seen.m = map[string]Pos{kw: n.key.pos}
+		for _, t := range seen.list {
+			seen.m[t.text] = t.pos
+		}
+	}
+	if dup {
+		b.r.warnf(n.key.pos, "%s is given twice in this block (first at line %d); the last one counts", kw, prev.Line)
+	}
 }

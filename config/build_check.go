@@ -44,12 +44,12 @@ func (b *builder) checker(n *node, sub *context) (*Checker, *chkOpts) {
 	}
 	var miscUser, miscGroup string
 	nodes := b.needBlock(n)
-	seen := map[string]Pos{}
+	var seen onceSet
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
 		if kw != "url" {
-			b.once(seen, s)
+			b.once(&seen, s)
 		}
 		if sub.lookup(kw) == nil || sub.lookup(kw).use != useOK {
 			b.other(sub, n, s)
@@ -259,11 +259,11 @@ func (b *builder) url(n *node) (URL, bool) {
 	var flags string
 	sub := catalogue.lookup("virtual_server").sub.lookup("real_server").sub.lookup("HTTP_GET").sub.lookup("url").sub
 	nodes := b.needBlock(n)
-	seen := map[string]Pos{}
+	var seen onceSet
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch kw {
 		case "path":
 			if t, ok := b.single(s); ok {

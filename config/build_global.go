@@ -38,12 +38,12 @@ func (b *builder) globalDefs(n *node) {
 		b.r.errorf(n.args[0].pos, "global_defs takes no argument")
 	}
 	g := &b.cfg.Global
-	seen := map[string]Pos{}
+	var seen onceSet
 	nodes := b.needBlock(n)
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch kw {
 		case "router_id":
 			if t, ok := b.single(s); ok {

@@ -125,7 +125,7 @@ type vsOpts struct {
 	sorryInhibit token
 	sorryMethod  *Method
 	quorumTok    token
-	rs           map[*RealServer]*rsOpts
+	rs           []*rsOpts // one per real server, in order
 }
 
 type rsOpts struct {
@@ -134,7 +134,7 @@ type rsOpts struct {
 	weight    *int
 	method    Method
 	methodSet bool
-	chk       map[*Checker]*chkOpts
+	chk       []*chkOpts // one per checker, in order
 }
 
 type chkOpts struct {
@@ -149,7 +149,7 @@ func (b *builder) virtualServer(n *node) {
 		DefaultWeight: 1,
 		Checks:        unsetTiming,
 	}
-	o := &vsOpts{rs: map[*RealServer]*rsOpts{}}
+	o := &vsOpts{}
 	const kw = "virtual_server"
 	switch {
 	case len(n.args) == 0:
@@ -188,19 +188,19 @@ func (b *builder) virtualServer(n *node) {
 	}
 	nodes := b.needBlock(n)
 	sub := catalogue.lookup("virtual_server").sub
-	seen := map[string]Pos{}
+	var seen onceSet
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
 		if kw != "real_server" {
-			b.once(seen, s)
+			b.once(&seen, s)
 		}
 		switch kw {
 		case "lvs_sched", "lb_algo":
+			o.schedSet = true // even when refused: one finding is enough
 			if t, ok := b.single(s); ok {
 				if sc, ok := b.scheduler(kw, t); ok {
 					vs.Scheduler = sc
-					o.schedSet = true
 				}
 			}
 		case "lvs_method", "lb_kind":
@@ -209,14 +209,13 @@ func (b *builder) virtualServer(n *node) {
 				vs.Method = m
 			}
 		case "protocol":
+			o.protocolSet = true
 			if t, ok := b.single(s); ok {
 				switch strings.ToUpper(t.text) {
 				case "TCP":
 					vs.Protocol = TCP
-					o.protocolSet = true
 				case "UDP":
 					vs.Protocol = UDP
-					o.protocolSet = true
 				case "SCTP":
 					b.r.errorf(t.pos, "protocol SCTP is not supported by govs: govs forwards TCP and UDP")
 				default:
@@ -310,7 +309,7 @@ func (b *builder) virtualServer(n *node) {
 		case "real_server":
 			if rs, ro := b.realServer(vs, s); rs != nil {
 				vs.RealServers = append(vs.RealServers, rs)
-				o.rs[rs] = ro
+				o.rs = append(o.rs, ro)
 			}
 		default:
 			b.other(sub, n, s)
@@ -441,7 +440,7 @@ func (b *builder) realServer(vs *VirtualServer, n *node) (*RealServer, *rsOpts) 
 		return nil, nil
 	}
 	rs := &RealServer{Pos: n.key.pos, Checks: unsetTiming}
-	o := &rsOpts{chk: map[*Checker]*chkOpts{}}
+	o := &rsOpts{}
 	a, ok := b.addr(kw, n.args[0])
 	if !ok {
 		return nil, nil
@@ -456,12 +455,12 @@ func (b *builder) realServer(vs *VirtualServer, n *node) (*RealServer, *rsOpts) 
 	}
 	nodes := b.needBlock(n)
 	sub := catalogue.lookup("virtual_server").sub.lookup("real_server").sub
-	seen := map[string]Pos{}
+	var seen onceSet
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
 		if sub.lookup(kw) == nil || sub.lookup(kw).sub == nil {
-			b.once(seen, s)
+			b.once(&seen, s)
 		}
 		switch kw {
 		case "weight":
@@ -492,7 +491,7 @@ func (b *builder) realServer(vs *VirtualServer, n *node) (*RealServer, *rsOpts) 
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "PING_CHECK", "UDP_CHECK":
 			if c, co := b.checker(s, sub.lookup(kw).sub); c != nil {
 				rs.Checkers = append(rs.Checkers, c)
-				o.chk[c] = co
+				o.chk = append(o.chk, co)
 			}
 		default:
 			b.other(sub, n, s)

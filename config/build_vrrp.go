@@ -11,13 +11,13 @@ func (b *builder) vrrpScript(n *node) {
 	if b.nargs(n, 1, 1) {
 		vs.Name = n.args[0].text
 	}
-	seen := map[string]Pos{}
+	var seen onceSet
 	var user, group string
 	nodes := b.needBlock(n)
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch kw {
 		case "script":
 			vs.Script = b.script(s)
@@ -82,12 +82,12 @@ func (b *builder) syncGroup(n *node) {
 	if b.nargs(n, 1, 1) {
 		g.Name = n.args[0].text
 	}
-	seen := map[string]Pos{}
+	var seen onceSet
 	nodes := b.needBlock(n)
 	sub := catalogue.lookup("vrrp_sync_group").sub
 	for i := range nodes {
 		s := &nodes[i]
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch s.key.text {
 		case "group":
 			for _, line := range b.valueLines(s) {
@@ -225,6 +225,7 @@ type instOpts struct {
 	authPass             token
 	authType             token
 	hasAuthBlock         bool
+	vridSet              bool
 }
 
 func (b *builder) instance(n *node) {
@@ -243,13 +244,13 @@ func (b *builder) instance(n *node) {
 	if b.nargs(n, 1, 1) {
 		in.Name = n.args[0].text
 	}
-	seen := map[string]Pos{}
+	var seen onceSet
 	nodes := b.needBlock(n)
 	sub := catalogue.lookup("vrrp_instance").sub
 	for i := range nodes {
 		s := &nodes[i]
 		kw := s.key.text
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch kw {
 		case "state":
 			if t, ok := b.single(s); ok {
@@ -269,6 +270,7 @@ func (b *builder) instance(n *node) {
 				}
 			}
 		case "virtual_router_id":
+			o.vridSet = true
 			if v, ok := b.intValue(s, 1, 255); ok {
 				in.VRID = v
 			}
@@ -419,10 +421,10 @@ func (b *builder) authentication(in *Instance, o *instOpts, n *node) {
 	o.hasAuthBlock = true
 	a := &Auth{}
 	nodes := b.needBlock(n)
-	seen := map[string]Pos{}
+	var seen onceSet
 	for i := range nodes {
 		s := &nodes[i]
-		b.once(seen, s)
+		b.once(&seen, s)
 		switch s.key.text {
 		case "auth_type":
 			if t, ok := b.single(s); ok {

@@ -122,8 +122,10 @@ func (rd *reader) file(name string, src []byte, from Pos) {
 			"file contains a NUL byte: this is binary data, not a keepalived configuration")
 		return
 	}
-	if rd.toks == nil {
-		rd.toks = make([]token, 0, len(src)/5+16)
+	if need := len(rd.toks) + countTokens(src); need > cap(rd.toks) {
+		toks := make([]token, len(rd.toks), need+need/8)
+		copy(toks, rd.toks)
+		rd.toks = toks
 	}
 	rd.stack = append(rd.stack, name)
 	defer func() { rd.stack = rd.stack[:len(rd.stack)-1] }()
@@ -166,6 +168,31 @@ func (rd *reader) file(name string, src []byte, from Pos) {
 		rd.line(line, pos)
 	}
 	rd.lastPos = Pos{File: name, Line: lineNo + 1, Col: 1}
+}
+
+// countTokens returns about how many tokens src holds: its words, braces
+// and lines, comments included. It sizes the token slice in one go.
+func countTokens(src []byte) int {
+	n := 1
+	inWord := false
+	for _, c := range src {
+		switch {
+		case c == '\n':
+			n++
+			inWord = false
+		case c == ' ' || c == '\t' || c == '\r':
+			inWord = false
+		case c == '{' || c == '}':
+			n++
+			inWord = false
+		default:
+			if !inWord {
+				n++
+				inWord = true
+			}
+		}
+	}
+	return n
 }
 
 // startMultiline reports whether line starts a multi-line definition and
@@ -220,16 +247,25 @@ func (rd *reader) line(raw string, pos Pos) {
 		return
 	}
 	if strings.IndexByte(line, '$') >= 0 && (rd.defs != nil || strings.Contains(line, "${_")) {
+		// Substitution first, so that "include ${_PWD}/x.conf" works.
 		expanded, ok := rd.substitute(line, pos)
 		if !ok {
 			return
 		}
 		if expanded != line {
 			// A multi-line parameter expands into several lines.
+			// Columns in expanded text would point nowhere in the file:
+			// every token of the line gets the line's first column.
 			for _, l := range strings.Split(expanded, "\n") {
 				l = strings.TrimSpace(l[:commentStart(l)])
 				if l != "" {
+					start := len(rd.toks)
 					rd.tokens(l, pos, col)
+					for i := start; i < len(rd.toks); i++ {
+						if rd.toks[i].pos.File == pos.File && rd.toks[i].pos.Line == pos.Line {
+							rd.toks[i].pos.Col = col
+						}
+					}
 				}
 			}
 			return
@@ -359,25 +395,29 @@ func (rd *reader) param(name string, pos Pos) (string, bool) {
 	return "", false
 }
 
-// tokens lexes a finished line and handles include directives.
+// tokens lexes a finished line. An include directive is read from the
+// raw line, as keepalived does, so that braces in its pattern are glob
+// braces, not blocks.
 func (rd *reader) tokens(line string, pos Pos, col int) {
-	start := len(rd.toks)
+	if strings.HasPrefix(line, "include") {
+		kw, rest, _ := strings.Cut(line, " ")
+		if i := strings.IndexAny(kw, "\t"); i >= 0 {
+			kw, rest = kw[:i], kw[i+1:]+" "+rest
+		}
+		if mode, ok := includeModes[kw]; ok {
+			rest = strings.TrimSpace(rest)
+			argCol := col + len(line) - len(strings.TrimLeft(line[len(kw):], " \t"))
+			args := lexWords(nil, rest, pos, argCol, false, rd.r)
+			args = args[:len(args)-1] // the EOL
+			if len(args) != 1 {
+				rd.r.errorf(Pos{pos.File, pos.Line, col}, "%s takes one file name or pattern", kw)
+				return
+			}
+			rd.include(kw, mode, args[0], pos)
+			return
+		}
+	}
 	rd.toks = lexLine(rd.toks, line, pos, col, rd.r)
-	first := rd.toks[start]
-	if first.kind != tokWord || first.quoted || !strings.HasPrefix(first.text, "include") {
-		return
-	}
-	mode, ok := includeModes[first.text]
-	if !ok {
-		return
-	}
-	args := rd.toks[start+1 : len(rd.toks)-1]
-	rd.toks = rd.toks[:start]
-	if len(args) != 1 || args[0].kind != tokWord {
-		rd.r.errorf(first.pos, "%s takes one file name or pattern", first.text)
-		return
-	}
-	rd.include(first.text, mode, args[0], pos)
 }
 
 // includeMode says which include failures are errors, as keepalived's

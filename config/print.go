@@ -278,7 +278,9 @@ func (p *printer) instance(in *Instance) {
 		}
 		p.close()
 	}
-	p.line("unicast_ttl", itoa(in.UnicastTTL))
+	if in.UnicastTTL != 255 {
+		p.line("unicast_ttl", itoa(in.UnicastTTL))
+	}
 	p.flag(in.UnicastFaultNoPeer, "unicast_fault_no_peer")
 	p.flag(in.CheckUnicastSrc, "check_unicast_src")
 	if in.Accept {

@@ -21,7 +21,7 @@ func (b *builder) resolve() {
 func (b *builder) resolveInstance(in *Instance, o *instOpts) {
 	g := &b.cfg.Global
 	name := "vrrp_instance " + in.Name
-	if in.VRID == 0 {
+	if in.VRID == 0 && !o.vridSet {
 		b.r.errorf(in.Pos, "%s has no virtual_router_id", name)
 	}
 
@@ -230,8 +230,8 @@ func (b *builder) resolveVS(vs *VirtualServer, o *vsOpts) {
 	}
 	if !o.methodSet {
 		missing := false
-		for _, rs := range vs.RealServers {
-			missing = missing || !o.rs[rs].methodSet
+		for _, ro := range o.rs {
+			missing = missing || !ro.methodSet
 		}
 		if missing || vs.SorryServer != nil && o.sorryMethod == nil {
 			b.r.errorf(vs.Pos, "%s has no lvs_method (lb_kind): keepalived's default is NAT, which govs does not implement; set lvs_method DR or TUN", name)
@@ -332,8 +332,8 @@ func (b *builder) resolveVS(vs *VirtualServer, o *vsOpts) {
 	// Real servers.
 	seen := map[netip.AddrPort]Pos{}
 	total := 0
-	for _, rs := range vs.RealServers {
-		ro := o.rs[rs]
+	for i, rs := range vs.RealServers {
+		ro := o.rs[i]
 		rs.Weight = vs.DefaultWeight
 		if ro.weight != nil {
 			rs.Weight = *ro.weight
@@ -373,8 +373,8 @@ func (b *builder) resolveVS(vs *VirtualServer, o *vsOpts) {
 		}
 		seen[rs.AddrPort()] = rs.Pos
 		total += rs.Weight
-		for _, c := range rs.Checkers {
-			b.resolveChecker(vs, rs, c, ro.chk[c])
+		for j, c := range rs.Checkers {
+			b.resolveChecker(vs, rs, c, ro.chk[j])
 		}
 	}
 	if len(vs.RealServers) == 0 {

@@ -36,46 +36,44 @@ func (c *Config) WriteTable(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%ss\tv%d\t%s\t%s\t%s\t%s\n", in.Name, in.State, dash(in.Interface),
 				in.VRID, in.Priority, seconds(in.AdvertInt), in.Version, auth, preempt, dash(in.SyncGroup), dash(strings.Join(vips, ", ")))
 		}
-		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
 	groups := map[string]*ServerGroup{}
 	for _, g := range c.ServerGroups {
 		groups[g.Name] = g
 	}
 	for i, vs := range c.VirtualServers {
-		if i > 0 {
-			fmt.Fprintln(tw)
+		if i > 0 || len(c.Instances) > 0 {
+			fmt.Fprintln(w)
 		}
-		persist := "-"
+		fmt.Fprintf(w, "%s %s  %s%s", vs.Protocol, vs.describeArgsHost(), vs.Scheduler, flagString(vs.Flags))
+		if vs.Method != 0 {
+			fmt.Fprintf(w, "  %s", vs.Method)
+		}
 		if vs.PersistenceTimeout > 0 {
-			persist = seconds(vs.PersistenceTimeout) + "s"
-			if full := vs.Addr.BitLen(); vs.PersistenceGranularity != 32 && vs.PersistenceGranularity != 128 || full != 0 && vs.PersistenceGranularity != full {
-				persist += fmt.Sprintf(" per /%d", vs.PersistenceGranularity)
+			fmt.Fprintf(w, "  persistent %ss", seconds(vs.PersistenceTimeout))
+			if full := 32; vs.PersistenceGranularity != full && vs.PersistenceGranularity != 128 {
+				fmt.Fprintf(w, " per /%d", vs.PersistenceGranularity)
 			}
 		}
-		fmt.Fprintln(tw, "VIRTUAL SERVICE\tPROTO\tSCHEDULER\tMETHOD\tPERSISTENCE\tQUORUM\tSORRY SERVER")
-		sorry := "-"
-		if ss := vs.SorryServer; ss != nil {
-			sorry = fmt.Sprintf("%s (%s)", hostPort(ss.Addr.String(), ss.Port), ss.Method)
+		if vs.Quorum > 1 {
+			fmt.Fprintf(w, "  quorum %d", vs.Quorum)
 		}
-		services := []string{hostPort(vs.Addr.String(), vs.Port)}
+		if ss := vs.SorryServer; ss != nil {
+			fmt.Fprintf(w, "  sorry %s (%s)", hostPort(ss.Addr.String(), ss.Port), ss.Method)
+		}
+		fmt.Fprintln(w)
 		if vs.Group != "" {
-			services = []string{"group " + vs.Group}
 			if g := groups[vs.Group]; g != nil {
 				for _, e := range g.Entries {
-					services = append(services, "  "+hostPort(e.rangeString(), e.Port))
+					fmt.Fprintf(w, "   = %s\n", hostPort(e.rangeString(), e.Port))
 				}
 			}
 		}
-		method := "-"
-		if vs.Method != 0 {
-			method = vs.Method.String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%s\t%d\t%s\n", services[0], vs.Protocol, vs.Scheduler, flagString(vs.Flags), method, persist, vs.Quorum, sorry)
-		for _, s := range services[1:] {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\n", s)
-		}
-		fmt.Fprintln(tw, "  REAL SERVER\tWEIGHT\tMETHOD\tON FAILURE\tCHECKERS\t\t")
+		rw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(rw, "     REAL SERVER\tWEIGHT\tMETHOD\tON FAILURE\tCHECKERS")
 		for _, rs := range vs.RealServers {
 			fail := "removed"
 			if rs.InhibitOnFailure {
@@ -88,10 +86,13 @@ func (c *Config) WriteTable(w io.Writer) error {
 			if len(checks) == 0 {
 				checks = []string{"none (always up)"}
 			}
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t\t\n", hostPort(rs.Addr.String(), rs.Port), rs.Weight, rs.Method, fail, strings.Join(checks, "; "))
+			fmt.Fprintf(rw, "  -> %s\t%d\t%s\t%s\t%s\n", hostPort(rs.Addr.String(), rs.Port), rs.Weight, rs.Method, fail, strings.Join(checks, "; "))
+		}
+		if err := rw.Flush(); err != nil {
+			return err
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func dash(s string) string {
@@ -161,4 +162,13 @@ func (c *Checker) summary() string {
 		s += " on " + hostPort(host, c.ConnectPort)
 	}
 	return fmt.Sprintf("%s every %ss", s, seconds(c.DelayLoop))
+}
+
+// describeArgsHost names the service as ipvsadm does: ADDR:PORT, or the
+// group.
+func (vs *VirtualServer) describeArgsHost() string {
+	if vs.Group != "" {
+		return "group " + vs.Group
+	}
+	return hostPort(vs.Addr.String(), vs.Port)
 }

@@ -68,6 +68,9 @@ func (b *builder) other(c *context, owner *node, n *node) {
 
 // unknown reports a keyword that is not valid where it stands.
 func (b *builder) unknown(c *context, owner *node, n *node) {
+	if b.r.full() {
+		return // spare the suggestions: nobody will read them
+	}
 	name := n.key.text
 	where := c.name
 	if owner != nil {
@@ -112,7 +115,7 @@ func suggest(name string, c *context) string {
 	}
 	if bestD > limit {
 		best, bestD = "", 1<<30
-		try(allKeywords())
+		try(allKeywordNames)
 	}
 	if bestD > limit {
 		return ""
@@ -121,32 +124,32 @@ func suggest(name string, c *context) string {
 }
 
 // editDistance is the Damerau-Levenshtein (optimal string alignment)
-// distance, so that a swapped pair of letters counts one.
+// distance, so that a swapped pair of letters counts one. Words longer than
+// 64 bytes are never close to a keyword.
 func editDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 1 << 20
 	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
+	var rows [3][65]int // two rows back, one back, current
+	prev2, prev, cur := &rows[0], &rows[1], &rows[2]
 	for j := 0; j <= len(b); j++ {
-		d[0][j] = j
+		prev[j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+				cur[j] = min(cur[j], prev2[j-2]+1)
 			}
 		}
+		prev2, prev, cur = prev, cur, prev2
 	}
-	return d[len(a)][len(b)]
+	return prev[len(b)]
 }
 
 // --- shape of statements ---

@@ -134,6 +134,9 @@ func (r *reporter) add(pos Pos, sev Severity, format string, args ...any) {
 	r.diags = append(r.diags, Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)})
 }
 
+// full reports whether no more findings will be kept.
+func (r *reporter) full() bool { return len(r.diags) >= maxDiagnostics }
+
 func (r *reporter) errorf(pos Pos, format string, args ...any) { r.add(pos, Error, format, args...) }
 
 func (r *reporter) warnf(pos Pos, format string, args ...any) { r.add(pos, Warning, format, args...) }

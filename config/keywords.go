@@ -117,8 +117,12 @@ var checkerCommon = ok("connect_ip", "connect_port", "bindto", "bind_port", "bin
 	"connect_timeout", "fwmark", "retry", "delay_before_retry", "warmup", "delay_loop",
 	"alpha", "log_all_failures")
 
-// catalogue is the root context: the whole of keepalived.conf.
+// catalogue is the root context: the whole of keepalived.conf. It is built
+// once and never changed.
 var catalogue = newCatalogue()
+
+// allKeywordNames lists every keyword of the catalogue, for suggestions.
+var allKeywordNames = allKeywords()
 
 func newCatalogue() *context {
 	url := ctx("url",

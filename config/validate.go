@@ -28,7 +28,7 @@ func validate(cfg *Config, r *reporter) {
 	}
 	checkTrackScripts := func(owner string, ts []TrackScript) {
 		for _, t := range ts {
-			if scripts[t.Name] == nil {
+			if scripts[t.Name] == nil && !r.full() {
 				r.errorf(t.Pos, "%s: track_script %s names no vrrp_script%s", owner, t.Name, didYouMean(t.Name, keys(scripts)))
 			}
 		}
@@ -50,6 +50,9 @@ func validate(cfg *Config, r *reporter) {
 			in := instances[m]
 			switch {
 			case in == nil:
+				if r.full() {
+					continue
+				}
 				r.errorf(g.MemberPos[i], "vrrp_sync_group %s: instance %s does not exist%s", g.Name, m, didYouMeanOrList(m, "instances", keys(instances)))
 			case in.SyncGroup != "" && in.SyncGroup != g.Name:
 				r.errorf(g.MemberPos[i], "vrrp_sync_group %s: instance %s is already in sync group %s", g.Name, m, in.SyncGroup)
@@ -108,7 +111,7 @@ func validate(cfg *Config, r *reporter) {
 		}
 	}
 	for _, vs := range cfg.VirtualServers {
-		if vs.Group != "" && sgroups[vs.Group] == nil {
+		if vs.Group != "" && sgroups[vs.Group] == nil && !r.full() {
 			r.errorf(vs.Pos, "virtual_server group %s: no virtual_server_group is named %s%s", vs.Group, vs.Group, didYouMean(vs.Group, keys(sgroups)))
 		}
 	}

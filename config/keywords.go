@@ -117,6 +117,14 @@ var checkerCommon = ok("connect_ip", "connect_port", "bindto", "bind_port", "bin
 	"connect_timeout", "fwmark", "retry", "delay_before_retry", "warmup", "delay_loop",
 	"alpha", "log_all_failures")
 
+// Keywords of keepalived 1.x that old configurations still carry.
+// keepalived 2.2.7 reports them as unknown and goes on; govs warns.
+const whyLegacy = "it is a keepalived 1.x keyword that keepalived 2.2.7 ignores too"
+
+// legacyRetry is nb_get_retry outside HTTP_GET and SSL_GET, where
+// keepalived 2.2.7 ignores it: the checker keeps its default retry.
+var legacyRetry = ign(whyLegacy+"; use retry", "nb_get_retry")
+
 // catalogue is the root context: the whole of keepalived.conf. It is built
 // once and never changed.
 var catalogue = newCatalogue()
@@ -142,15 +150,16 @@ func newCatalogue() *context {
 		ign(whyMail, "smtp_alert"),
 		ign(whySNMP, "snmp_name"),
 		ref("connection thresholds are not implemented; the real server would take connections beyond its limit", "uthreshold", "lthreshold"),
-		blk(useOK, "", "TCP_CHECK", ctx("TCP_CHECK", checkerCommon)),
+		blk(useOK, "", "TCP_CHECK", ctx("TCP_CHECK", checkerCommon, legacyRetry)),
 		blk(useOK, "", "HTTP_GET", httpGet("HTTP_GET")),
 		blk(useOK, "", "SSL_GET", httpGet("SSL_GET")),
 		blk(useOK, "", "MISC_CHECK", ctx("MISC_CHECK",
 			ok("retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures",
-				"misc_path", "misc_timeout", "misc_dynamic", "user"))),
-		blk(useOK, "", "DNS_CHECK", ctx("DNS_CHECK", checkerCommon, ok("type", "name"))),
-		blk(useOK, "", "PING_CHECK", ctx("PING_CHECK", checkerCommon)),
-		blk(useOK, "", "UDP_CHECK", ctx("UDP_CHECK", checkerCommon,
+				"misc_path", "misc_timeout", "misc_dynamic", "user"), legacyRetry,
+			ign(whyLegacy+"; MISC_CHECK runs a command and has no connection", "connect_timeout", "connect_port", "connect_ip"))),
+		blk(useOK, "", "DNS_CHECK", ctx("DNS_CHECK", checkerCommon, legacyRetry, ok("type", "name"))),
+		blk(useOK, "", "PING_CHECK", ctx("PING_CHECK", checkerCommon, legacyRetry)),
+		blk(useOK, "", "UDP_CHECK", ctx("UDP_CHECK", checkerCommon, legacyRetry,
 			ok("payload", "require_reply", "min_reply_length", "max_reply_length"))),
 		blk(useRefused, "SMTP_CHECK is not implemented; the real server would count as always up", "SMTP_CHECK",
 			ctx("SMTP_CHECK", checkerCommon, ok("helo_name"), blk(useOK, "", "host", smtpHost))),
@@ -170,6 +179,7 @@ func newCatalogue() *context {
 		ign(whyMail, "smtp_alert"),
 		ign(whySNMP, "snmp_name"),
 		ref("persistence engines (sip) are not implemented; clients would not stick as configured", "persistence_engine"),
+		ign(whyLegacy+"; it applied to NAT only", "nat_mask"),
 		blk(useOK, "", "real_server", realServer),
 	)
 	authentication := ctx("authentication", ok("auth_type", "auth_pass"))
@@ -255,6 +265,7 @@ func newCatalogue() *context {
 		ign("${_RANDOM} is not supported", "random_seed"),
 		ign("real servers start in their configured state without notifies", "rs_init_notifies"),
 		ign("govs follows links with netlink events", "linkbeat_use_polling"),
+		ign(whyLegacy+"; use router_id", "lvs_id"),
 	)
 	vrrpScript := ctx("vrrp_script", ok("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"))
 	return ctx("top level",

@@ -154,33 +154,27 @@ func (b *builder) virtualServer(n *node) {
 	switch {
 	case len(n.args) == 0:
 		b.r.errorf(n.key.pos, "virtual_server needs an address and port, group NAME or fwmark N")
-		b.skipVS(n)
 		return
 	case n.args[0].text == "fwmark":
 		b.r.errorf(n.args[0].pos, "virtual_server fwmark is not supported by govs: govs classifies packets before netfilter marks them; use an address and port or a virtual_server_group")
-		b.skipVS(n)
 		return
 	case n.args[0].text == "group":
 		if !b.nargs(n, 2, 2) {
-			b.skipVS(n)
 			return
 		}
 		vs.Group = n.args[1].text
 	default:
 		if !b.nargs(n, 1, 2) {
-			b.skipVS(n)
 			return
 		}
 		a, ok := b.addr(kw, n.args[0])
 		if !ok {
-			b.skipVS(n)
 			return
 		}
 		vs.Addr = a
 		if len(n.args) == 2 {
 			p, ok := b.port(kw, n.args[1], true)
 			if !ok {
-				b.skipVS(n)
 				return
 			}
 			vs.Port = p
@@ -322,18 +316,11 @@ func (b *builder) virtualServer(n *node) {
 	b.cfg.VirtualServers = append(b.cfg.VirtualServers, vs)
 }
 
-// skipVS reports nothing more about a virtual server that cannot be used;
-// its block was consumed by the parser already.
-func (b *builder) skipVS(n *node) {}
-
 // scheduler reads an lvs_sched name.
 func (b *builder) scheduler(kw string, t token) (Scheduler, bool) {
 	sc, ok := ParseScheduler(t.text)
 	if !ok {
-		names := make([]string, 0, len(schedNames))
-		for _, s := range schedNames[1:] {
-			names = append(names, s)
-		}
+		names := append([]string(nil), schedNames[1:]...)
 		best, bestD := "", 3
 		for _, s := range names {
 			if d := editDistance(t.text, s); d < bestD {

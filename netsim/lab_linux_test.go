@@ -88,6 +88,7 @@ func TestRoutedSegments(t *testing.T) {
 	must(t, err)
 	s1, err := lab.AddHost("s1")
 	must(t, err)
+	must(t, rt.EnableForwarding())
 	for _, j := range []struct {
 		h *netsim.Host
 		s *netsim.Segment
@@ -95,7 +96,6 @@ func TestRoutedSegments(t *testing.T) {
 		_, err := j.h.Join(j.s)
 		must(t, err)
 	}
-	must(t, rt.EnableForwarding())
 	for _, gw := range []netip.Addr{rt.Addr4("client"), rt.Addr6("client")} {
 		must(t, c1.AddDefaultRoute(gw))
 	}

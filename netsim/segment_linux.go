@@ -205,6 +205,13 @@ func (h *Host) join(s *Segment) (*Link, error) {
 			return nil, err
 		}
 	}
+	// The veth was created in the bridge's namespace and took its
+	// per-interface defaults there: with duplicate address detection on,
+	// the link-local address would stay tentative for a second after the
+	// link comes up, and the first neighbour solicitations with it.
+	if err := h.setSysctls([][2]string{{"net.ipv6.conf." + s.name + ".accept_dad", "0"}}); err != nil {
+		return nil, fmt.Errorf("turn off DAD on %s: %w", s.name, err)
+	}
 	if err := h.nl.LinkSetUp(nl); err != nil {
 		return nil, fmt.Errorf("set %s up: %w", s.name, err)
 	}
@@ -218,7 +225,37 @@ func (h *Host) join(s *Segment) (*Link, error) {
 	if err := waitOperUp(s.nl, port.Attrs().Index); err != nil {
 		return nil, fmt.Errorf("bridge port: %w", err)
 	}
+	// IPv6 installs an address's prefix route from a work queue once the
+	// link is up; a packet routed before that is dropped.
+	if err := waitRoute(h.nl, l.Index, s.Prefix6()); err != nil {
+		return nil, fmt.Errorf("host end: %w", err)
+	}
 	return l, nil
+}
+
+// waitRoute polls until the link has a route to dst.
+func waitRoute(nl *netlink.Handle, index int, dst netip.Prefix) error {
+	deadline := time.Now().Add(operUpTimeout)
+	for {
+		routes, err := nl.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{LinkIndex: index}, netlink.RT_FILTER_OIF)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst != nil {
+				if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+					ones, _ := r.Dst.Mask.Size()
+					if netip.PrefixFrom(p, ones) == dst {
+						return nil
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no route to %s after %v", dst, operUpTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // operUpTimeout bounds how long Join waits for a link to come up.

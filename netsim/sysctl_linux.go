@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // SetSysctl writes a sysctl of the host's namespace, named with dots as
@@ -60,10 +61,22 @@ func sysctlPath(key string) (string, error) {
 	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")), nil
 }
 
-// EnableForwarding makes the host a router for IPv4 and IPv6.
+// EnableForwarding makes the host a router for IPv4 and IPv6. Call it
+// before Join: turned on while the host's interfaces already carry
+// addresses, IPv6 forwarding needs a moment to settle (seen here: about
+// one lab in ten lost the first neighbour solicitation or the first routed
+// packet within 20 ms of the change, costing a one-second retransmission),
+// so EnableForwarding then waits 50 ms.
 func (h *Host) EnableForwarding() error {
-	return h.setSysctls([][2]string{
+	err := h.setSysctls([][2]string{
 		{"net.ipv4.ip_forward", "1"},
 		{"net.ipv6.conf.all.forwarding", "1"},
 	})
+	h.mu.Lock()
+	joined := len(h.links) > 0
+	h.mu.Unlock()
+	if err == nil && joined {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }

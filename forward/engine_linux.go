@@ -1,0 +1,477 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/govs-lb/govs/sched"
+)
+
+// Engine is the data plane: one worker per receive ring, all forwarding
+// the current Snapshot.
+//
+// The Engine belongs to the network namespace of the thread that calls
+// NewEngine: its sockets, netlink handles and nftables table live there,
+// whichever goroutine later calls its methods.
+type Engine struct {
+	cfg   EngineConfig
+	log   *slog.Logger
+	epoch time.Time
+
+	ns    netns.NsHandle // the engine's namespace
+	iface *Interface
+	neigh *Neighbors
+
+	templates *sched.Templates
+	counters  rsCounters // shared with the workers' expiry hooks
+	snap      atomic.Pointer[Snapshot]
+	workers   []*workerRT
+
+	// mu serializes the control plane: Update, Stop, and the fields below.
+	mu       sync.Mutex
+	byID     []*sched.Counters // real server connection counters by ID
+	guard    *IngressGuard
+	stopped  bool
+	wg       sync.WaitGroup
+	stopNeig context.CancelFunc
+}
+
+// workerRT is a worker with its ring and transmitter.
+type workerRT struct {
+	w     worker
+	ring  *Ring
+	tx    *Tx
+	cpu   int
+	stats workerStats
+	rx    rxInfo
+	vnet  bool
+	fn    func(*RxFrame)
+	err   atomic.Pointer[error] // the last transmit error, for logs
+}
+
+// NewEngine opens the engine's rings and transmitters on cfg.Interface of
+// the calling thread's network namespace. It forwards nothing until
+// Update gives it services and Start its workers.
+func NewEngine(cfg *EngineConfig) (*Engine, error) {
+	e := &Engine{epoch: time.Now()}
+	if cfg != nil {
+		e.cfg = *cfg
+	}
+	e.log = e.cfg.Logger
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.cfg.Workers <= 0 {
+		e.cfg.Workers = runtime.NumCPU()
+	}
+	if e.cfg.NftTable == "" {
+		e.cfg.NftTable = defaultNftTable
+	}
+	if e.cfg.Templates == 0 {
+		e.cfg.Templates = defaultTemplates
+	}
+	if e.cfg.NewFlowRate == 0 {
+		e.cfg.NewFlowRate = DefaultNewFlowRate
+	}
+	if _, err := NewStateTimeouts(e.cfg.Timeouts); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			e.close()
+		}
+	}()
+	var err error
+	if e.ns, err = netns.Get(); err != nil {
+		return nil, fmt.Errorf("engine: network namespace: %w", err)
+	}
+	if e.iface, err = InterfaceByName(e.cfg.Interface); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if e.iface.MAC == [6]byte{} {
+		return nil, fmt.Errorf("engine: interface %s has no MAC address: govs forwards on Ethernet interfaces", e.iface.Name)
+	}
+	if e.templates, err = sched.NewTemplates(e.cfg.Templates); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stopNeig = cancel
+	if e.neigh, err = NewNeighbors(ctx, &NeighborsConfig{Ifindexes: []int{e.iface.Index}, Logger: e.log}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	// Stale rules of a killed run would blackhole the services while this
+	// one starts.
+	if err := RemoveStaleIngressGuard(-1, e.cfg.NftTable); err != nil {
+		e.log.Warn("removing a stale nftables table failed", "table", e.cfg.NftTable, "err", err)
+	}
+	empty, _ := NewSnapshot(nil, nil, nil)
+	e.snap.Store(empty)
+	group := uint16(os.Getpid()) ^ uint16(e.iface.Index)<<8
+	for i := range e.cfg.Workers {
+		rt, err := e.newWorker(i, group)
+		if err != nil {
+			return nil, err
+		}
+		e.workers = append(e.workers, rt)
+	}
+	ok = true
+	return e, nil
+}
+
+func (e *Engine) newWorker(i int, group uint16) (*workerRT, error) {
+	rc := e.cfg.Ring
+	rc.Ifindex, rc.FanoutGroup, rc.Filter = e.iface.Index, group, dropAll
+	rc.VnetHdr = true
+	ring, err := OpenRing(&rc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
+	}
+	tc := e.cfg.Tx
+	tc.VnetHdr = true
+	tx, err := OpenTx(e.iface.Index, &tc)
+	if err != nil {
+		ring.Close()
+		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
+	}
+	rt := &workerRT{ring: ring, tx: tx, cpu: i % runtime.NumCPU(), vnet: true}
+	// The expiry hook is the worker's, bound once, here.
+	conns, err := NewConnTable(&ConnConfig{Capacity: e.cfg.ConnCapacity, Timeouts: e.cfg.Timeouts, OnExpire: rt.w.expire})
+	if err != nil {
+		ring.Close()
+		tx.Close()
+		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
+	}
+	// Transparent huge pages halve the cost of a random lookup in a large
+	// table (fewer TLB misses); a failure only costs speed.
+	_ = unix.Madvise(conns.memory(), unix.MADV_HUGEPAGE)
+	limiter, err := NewRateLimiter(max(e.cfg.NewFlowRate, 0), max(e.cfg.NewFlowRate/100, 1000), 0)
+	if err != nil {
+		ring.Close()
+		tx.Close()
+		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
+	}
+	rt.w = worker{
+		conns:     conns,
+		timeouts:  conns.Timeouts(),
+		limiter:   limiter,
+		templates: e.templates,
+		neigh:     e.neigh,
+		tx:        tx,
+		txIfindex: e.iface.Index,
+		rxMAC:     e.iface.MAC,
+		vnetTx:    true,
+		counter:   &e.counters,
+		stats:     &rt.stats,
+	}
+	rt.fn = rt.onFrame
+	rt.w.setSnapshot(e.snap.Load())
+	return rt, nil
+}
+
+// dropAll is a classic BPF program that accepts nothing: rings start with
+// it until Update gives the services.
+var dropAll = mustBuildFilter(nil)
+
+func mustBuildFilter(s []FilterService) []bpf.RawInstruction {
+	f, err := BuildFilter(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func (rt *workerRT) onFrame(f *RxFrame) {
+	rt.rx = rxInfo{
+		data:         f.Data,
+		truncated:    f.Truncated,
+		vlan:         f.VLAN,
+		csumNotReady: f.CsumNotReady,
+		gso:          f.GSO,
+		offload:      f.Offload,
+		hasOffload:   rt.vnet,
+	}
+	rt.w.handle(&rt.rx)
+}
+
+// Start starts the workers and, once they run, installs the nftables
+// rules that keep the kernel out of the services' traffic.
+func (e *Engine) Start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errors.New("engine: start after stop")
+	}
+	for _, rt := range e.workers {
+		e.wg.Add(1)
+		go e.run(rt)
+	}
+	return e.applyRulesLocked()
+}
+
+// run is a worker's loop, on its own locked thread pinned to its CPU.
+func (e *Engine) run(rt *workerRT) {
+	defer e.wg.Done()
+	runtime.LockOSThread()
+	if err := PinToCPU(rt.cpu); err != nil {
+		e.log.Warn("pinning a worker to its CPU failed", "cpu", rt.cpu, "err", err)
+	}
+	w := &rt.w
+	var seen *Snapshot
+	for {
+		ns := int64(time.Since(e.epoch))
+		w.now, w.nowNs = TickOf(ns), ns
+		if s := e.snap.Load(); s != seen {
+			w.setSnapshot(s)
+			seen = s
+		}
+		n, err := rt.ring.Next(workerPoll, rt.fn)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				rt.tx.Flush()
+				return
+			}
+			e.log.Error("worker receive failed", "cpu", rt.cpu, "err", err)
+			time.Sleep(workerPoll)
+			continue
+		}
+		if n > 0 {
+			if _, err := rt.tx.Flush(); err != nil {
+				rt.err.Store(&err)
+			}
+		}
+		w.conns.Sweep(w.now, sweepSlots)
+	}
+}
+
+// Update makes specs the services the engine forwards: a new snapshot,
+// swapped in atomically, then the rings' filters and the nftables rules.
+func (e *Engine) Update(specs []ServiceSpec) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errors.New("engine: update after stop")
+	}
+	s, err := NewSnapshot(specs, engineRouter{e}, e.countersForLocked)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.publishCountersLocked()
+	e.snap.Store(s)
+	filter, err := BuildFilter(s.Services())
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	for _, rt := range e.workers {
+		if err := rt.ring.SetFilter(filter); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	if e.guard != nil {
+		return e.applyRulesLocked()
+	}
+	return nil
+}
+
+// applyRulesLocked installs or updates the nftables ingress guard.
+func (e *Engine) applyRulesLocked() error {
+	svcs := e.snap.Load().Services()
+	if e.guard == nil {
+		g, err := e.inNS(func() (*IngressGuard, error) {
+			return InstallIngressGuard(-1, e.cfg.NftTable, []string{e.iface.Name}, svcs)
+		})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		e.guard = g
+		return nil
+	}
+	if err := e.guard.Update(svcs); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// countersForLocked returns the connection counters of real server id,
+// the same for the engine's life.
+func (e *Engine) countersForLocked(id uint32) *sched.Counters {
+	for int(id) >= len(e.byID) {
+		e.byID = append(e.byID, nil)
+	}
+	if e.byID[id] == nil {
+		e.byID[id] = new(sched.Counters)
+	}
+	return e.byID[id]
+}
+
+func (e *Engine) publishCountersLocked() {
+	s := append([]*sched.Counters(nil), e.byID...)
+	e.counters.p.Store(&s)
+}
+
+// Stop stops the workers, removes the nftables rules and closes every
+// socket. It is safe to call more than once.
+func (e *Engine) Stop() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return nil
+	}
+	e.stopped = true
+	var errs []error
+	for _, rt := range e.workers {
+		rt.ring.Close()
+	}
+	e.wg.Wait()
+	if e.guard != nil {
+		if err := e.guard.Remove(); err != nil {
+			errs = append(errs, fmt.Errorf("engine: %w", err))
+		}
+		e.guard = nil
+	}
+	e.close()
+	return errors.Join(errs...)
+}
+
+// close releases what NewEngine opened.
+func (e *Engine) close() {
+	for _, rt := range e.workers {
+		rt.ring.Close()
+		rt.tx.Close()
+	}
+	if e.neigh != nil {
+		e.neigh.Close()
+	}
+	if e.stopNeig != nil {
+		e.stopNeig()
+	}
+	if e.ns.IsOpen() {
+		e.ns.Close()
+	}
+}
+
+// inNS runs f on a thread in the engine's network namespace.
+func inNS[T any](e *Engine, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			ch <- result{err: err}
+			return // the thread stays locked and dies with the goroutine
+		}
+		defer orig.Close()
+		if err := netns.Set(e.ns); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		v, err := f()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{v, err}
+	}()
+	r := <-ch
+	return r.v, r.err
+}
+
+func (e *Engine) inNS(f func() (*IngressGuard, error)) (*IngressGuard, error) { return inNS(e, f) }
+
+// engineRouter routes real servers with the kernel's table of the engine's
+// namespace. The engine sends on its one interface.
+type engineRouter struct{ e *Engine }
+
+func (r engineRouter) Egress(dst netip.Addr) (Egress, error) {
+	e := r.e
+	rt, err := inNS(e, func() (Route, error) { return RouteTo(dst) })
+	if err != nil {
+		return Egress{}, err
+	}
+	if rt.Ifindex != e.iface.Index {
+		return Egress{}, fmt.Errorf("the kernel routes %s through interface %d, not %s, where govs sends", dst, rt.Ifindex, e.iface.Name)
+	}
+	eg := Egress{Ifindex: rt.Ifindex, NextHop: rt.NextHop(dst), Src: rt.Src, MTU: rt.MTU, MAC: e.iface.MAC}
+	if eg.MTU == 0 {
+		eg.MTU = e.iface.MTU
+	}
+	if !eg.Src.IsValid() {
+		for _, p := range e.iface.Addrs {
+			if p.Addr().Is4() == dst.Is4() {
+				eg.Src = p.Addr()
+				break
+			}
+		}
+	}
+	return eg, nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	st := Stats{Verdicts: map[string]uint64{}}
+	snap := e.snap.Load()
+	for _, rt := range e.workers {
+		for v := Verdict(1); v < numVerdicts; v++ {
+			if n := rt.stats.verdicts[v].Load(); n > 0 {
+				st.Verdicts[v.String()] += n
+			}
+		}
+		st.Stateless += rt.stats.stateless.Load()
+		st.TableFull += rt.stats.tableFull.Load()
+		st.RateLimited += rt.stats.rateLimited.Load()
+		st.Conns += rt.w.conns.Len()
+		rs := rt.ring.Stats()
+		st.RxPackets += rs.Packets
+		st.RxDrops += rs.Drops
+		ts := rt.tx.Stats()
+		st.TxSent += ts.Sent
+		st.TxDropped += ts.Dropped
+	}
+	for i := range snap.services {
+		svc := &snap.services[i]
+		ss := ServiceStats{ID: svc.id, Name: svc.name}
+		for _, rt := range e.workers {
+			if sv := rt.stats.svc.Load(); sv != nil && int(svc.id) < len(*sv) {
+				c := &(*sv)[svc.id]
+				ss.Conns += c.conns.Load()
+				ss.Packets += c.packets.Load()
+				ss.Bytes += c.bytes.Load()
+			}
+		}
+		for _, bi := range svc.backends {
+			b := &snap.backends[bi]
+			bs := BackendStats{ID: b.id, Addr: b.addr.Addr(), Method: b.method, Weight: b.weight}
+			if b.counters != nil {
+				bs.ActiveConns = max(b.counters.Active.Load(), 0)
+				bs.InactiveConns = max(b.counters.Inactive.Load(), 0)
+			}
+			for _, rt := range e.workers {
+				if rs := rt.stats.rs.Load(); rs != nil && int(b.id) < len(*rs) {
+					c := &(*rs)[b.id]
+					bs.Conns += c.conns.Load()
+					bs.Packets += c.packets.Load()
+					bs.Bytes += c.bytes.Load()
+				}
+			}
+			ss.Backends = append(ss.Backends, bs)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}

@@ -1,0 +1,158 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Interfaces and routes, from the kernel of the calling thread's network
+// namespace, through netlink: what the engine needs to bind rings, write
+// source MACs, check MTUs, default an interface for a VIP or a real
+// server, and route TUN destinations.
+
+// Interface is a network interface as the engine sees it.
+type Interface struct {
+	Index int
+	Name  string
+	MAC   [6]byte // zero for interfaces without one (lo, tun)
+	MTU   int
+	// Up reports the administrative state (IFF_UP); OperUp the
+	// operational one (carrier).
+	Up, OperUp bool
+	// Addrs are the interface's IPv4 and IPv6 addresses with their
+	// prefix lengths, IPv4 unmapped.
+	Addrs []netip.Prefix
+	// Loopback reports IFF_LOOPBACK.
+	Loopback bool
+}
+
+// Route is the kernel's route to a destination.
+type Route struct {
+	// Ifindex is the output interface.
+	Ifindex int
+	// Gateway is the next hop when the destination is not on-link;
+	// invalid (the zero Addr) when it is.
+	Gateway netip.Addr
+	// Src is the preferred source address.
+	Src netip.Addr
+	// MTU is the route's MTU lock, 0 when the route has none (the
+	// interface's MTU applies).
+	MTU int
+}
+
+// NextHop returns the address whose MAC a frame to dst gets: the gateway,
+// or dst itself when it is on-link.
+func (r Route) NextHop(dst netip.Addr) netip.Addr {
+	if r.Gateway.IsValid() {
+		return r.Gateway
+	}
+	return dst
+}
+
+// ErrNoInterface is returned by InterfaceForAddr when no interface holds a
+// subnet with the address.
+var ErrNoInterface = errors.New("no interface holds the address's subnet")
+
+// InterfaceByName returns the interface named name.
+func InterfaceByName(name string) (*Interface, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", name, err)
+	}
+	return interfaceOf(l)
+}
+
+// InterfaceByIndex returns the interface with index index.
+func InterfaceByIndex(index int) (*Interface, error) {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return nil, fmt.Errorf("interface %d: %w", index, err)
+	}
+	return interfaceOf(l)
+}
+
+func interfaceOf(l netlink.Link) (*Interface, error) {
+	a := l.Attrs()
+	ifi := &Interface{
+		Index:    a.Index,
+		Name:     a.Name,
+		MTU:      a.MTU,
+		Up:       a.Flags&net.FlagUp != 0,
+		OperUp:   a.OperState == netlink.OperUp,
+		Loopback: a.Flags&net.FlagLoopback != 0,
+	}
+	if len(a.HardwareAddr) == 6 {
+		ifi.MAC = [6]byte(a.HardwareAddr)
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: addresses: %w", a.Name, err)
+	}
+	for _, ad := range addrs {
+		ip, ok := netip.AddrFromSlice(ad.IP)
+		if !ok || ad.IPNet == nil {
+			continue
+		}
+		ones, _ := ad.Mask.Size()
+		ifi.Addrs = append(ifi.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	return ifi, nil
+}
+
+// InterfaceForAddr returns the interface whose addresses' subnet holds a
+// (the longest such prefix; loopback and down interfaces excluded): the
+// default interface of a VIP or a real server. A VIP configured as a /32
+// or /128 on an interface is held by it.
+func InterfaceForAddr(a netip.Addr) (*Interface, error) {
+	a = a.Unmap()
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("interface for %v: %w", a, err)
+	}
+	var best *Interface
+	bestBits := -1
+	for _, l := range links {
+		at := l.Attrs()
+		if at.Flags&net.FlagUp == 0 || at.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		ifi, err := interfaceOf(l)
+		if err != nil {
+			return nil, fmt.Errorf("interface for %v: %w", a, err)
+		}
+		for _, p := range ifi.Addrs {
+			if p.Contains(a) && p.Bits() > bestBits {
+				best, bestBits = ifi, p.Bits()
+			}
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("interface for %v: %w", a, ErrNoInterface)
+	}
+	return best, nil
+}
+
+// RouteTo returns the kernel's route to dst (ip route get).
+func RouteTo(dst netip.Addr) (Route, error) {
+	dst = dst.Unmap()
+	rs, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return Route{}, fmt.Errorf("route to %v: %w", dst, err)
+	}
+	if len(rs) == 0 {
+		return Route{}, fmt.Errorf("route to %v: none", dst)
+	}
+	r := rs[0]
+	out := Route{Ifindex: r.LinkIndex, MTU: r.MTU}
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok && !gw.IsUnspecified() {
+		out.Gateway = gw.Unmap()
+	}
+	if src, ok := netip.AddrFromSlice(r.Src); ok {
+		out.Src = src.Unmap()
+	}
+	return out, nil
+}

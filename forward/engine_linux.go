@@ -60,6 +60,10 @@ type workerRT struct {
 	vnet  bool
 	fn    func(*RxFrame)
 	err   atomic.Pointer[error] // the last transmit error, for logs
+	// snap is the engine's: a worker looks at it for every frame (one
+	// atomic load), so that a frame handled after Update returns sees the
+	// new snapshot.
+	snap *atomic.Pointer[Snapshot]
 }
 
 // NewEngine opens the engine's rings and transmitters on cfg.Interface of
@@ -115,7 +119,7 @@ func NewEngine(cfg *EngineConfig) (*Engine, error) {
 	}
 	// Stale rules of a killed run would blackhole the services while this
 	// one starts.
-	if err := RemoveStaleIngressGuard(-1, e.cfg.NftTable); err != nil {
+	if err := RemoveStaleIngressGuard(int(e.ns), e.cfg.NftTable); err != nil {
 		e.log.Warn("removing a stale nftables table failed", "table", e.cfg.NftTable, "err", err)
 	}
 	empty, _ := NewSnapshot(nil, nil, nil)
@@ -147,7 +151,7 @@ func (e *Engine) newWorker(i int, group uint16) (*workerRT, error) {
 		ring.Close()
 		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
 	}
-	rt := &workerRT{ring: ring, tx: tx, cpu: i % runtime.NumCPU(), vnet: true}
+	rt := &workerRT{ring: ring, tx: tx, cpu: i % runtime.NumCPU(), vnet: true, snap: &e.snap}
 	// The expiry hook is the worker's, bound once, here.
 	conns, err := NewConnTable(&ConnConfig{Capacity: e.cfg.ConnCapacity, Timeouts: e.cfg.Timeouts, OnExpire: rt.w.expire})
 	if err != nil {
@@ -195,6 +199,9 @@ func mustBuildFilter(s []FilterService) []bpf.RawInstruction {
 }
 
 func (rt *workerRT) onFrame(f *RxFrame) {
+	if s := rt.snap.Load(); s != rt.w.snap {
+		rt.w.setSnapshot(s)
+	}
 	rt.rx = rxInfo{
 		data:         f.Data,
 		truncated:    f.Truncated,
@@ -230,14 +237,9 @@ func (e *Engine) run(rt *workerRT) {
 		e.log.Warn("pinning a worker to its CPU failed", "cpu", rt.cpu, "err", err)
 	}
 	w := &rt.w
-	var seen *Snapshot
 	for {
 		ns := int64(time.Since(e.epoch))
 		w.now, w.nowNs = TickOf(ns), ns
-		if s := e.snap.Load(); s != seen {
-			w.setSnapshot(s)
-			seen = s
-		}
 		n, err := rt.ring.Next(workerPoll, rt.fn)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -290,9 +292,9 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 func (e *Engine) applyRulesLocked() error {
 	svcs := e.snap.Load().Services()
 	if e.guard == nil {
-		g, err := e.inNS(func() (*IngressGuard, error) {
-			return InstallIngressGuard(-1, e.cfg.NftTable, []string{e.iface.Name}, svcs)
-		})
+		// The guard keeps the namespace's descriptor: its updates and
+		// its removal go there, whoever calls.
+		g, err := InstallIngressGuard(int(e.ns), e.cfg.NftTable, []string{e.iface.Name}, svcs)
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
@@ -391,8 +393,6 @@ func inNS[T any](e *Engine, f func() (T, error)) (T, error) {
 	r := <-ch
 	return r.v, r.err
 }
-
-func (e *Engine) inNS(f func() (*IngressGuard, error)) (*IngressGuard, error) { return inNS(e, f) }
 
 // engineRouter routes real servers with the kernel's table of the engine's
 // namespace. The engine sends on its one interface.

@@ -76,7 +76,9 @@ func (h *Host) StartTcpdump(ifname string, filter ...string) (*Capture, error) {
 	pcap := filepath.Join(dir, ifname+".pcap")
 	// -Z root: tcpdump would drop to its own user and could not write to
 	// the lab's directory. -U: write each packet at once.
-	args := append([]string{"-Z", "root", "-U", "-n", "-i", ifname, "-w", pcap}, filter...)
+	// --immediate-mode: libpcap otherwise reads TPACKET_V3 blocks as they
+	// retire (up to a second), and a Stop loses what the last block held.
+	args := append([]string{"-Z", "root", "-U", "--immediate-mode", "-n", "-i", ifname, "-w", pcap}, filter...)
 	p, err := h.Start(path, args...)
 	if err != nil {
 		return nil, err

@@ -71,6 +71,8 @@ type Stats struct {
 type ServiceStats struct {
 	ID                    uint32
 	Name                  string
+	Scheduler             string
+	Persistence           time.Duration
 	Conns, Packets, Bytes uint64
 	Backends              []BackendStats
 }

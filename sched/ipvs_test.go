@@ -154,10 +154,9 @@ func refRR(ds []refDest, picks int) []int {
 // refWRR is ip_vs_wrr_schedule with its mark (cl, cw, mw, di) from
 // ip_vs_wrr_init_svc; cl == -1 is the list head.
 type refWRR struct {
-	cl             int
-	cw, mw, di     int64
-	ws             []int64
-	lastPassBroken bool
+	cl         int
+	cw, mw, di int64
+	ws         []int64
 }
 
 func newRefWRR(ws []int64) *refWRR {

@@ -53,9 +53,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "govs", version())
 		return exitOK
-	case "run", "list", "status", "reload":
-		fmt.Fprintf(stderr, "govs %s: not implemented yet\n", args[0])
-		return exitUsage
+	case "run":
+		return runDaemon(args[1:], stderr)
+	case "list":
+		return list(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
+	case "reload":
+		return reload(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK

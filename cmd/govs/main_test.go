@@ -55,6 +55,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"stray argument", []string{"check", "x.conf"}, exitUsage},
 		{"unknown command", []string{"frobnicate"}, exitUsage},
 		{"version", []string{"version"}, exitOK},
+		{"run refuses a configuration with errors", []string{"run", "-f", "../../examples/seed-http.conf", "-socket", filepath.Join(dir, "s")}, exitFindings},
+		{"list without a daemon", []string{"list", "-socket", filepath.Join(dir, "none.sock")}, exitFindings},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errs := runGovs(tt.args...)

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/govs-lb/govs/daemon"
+)
+
+// runDaemon is "govs run": it forwards the configuration's virtual servers
+// until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+func runDaemon(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("govs run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", defaultConfig, "configuration `file`")
+	configID := fs.String("i", "", "config `id` for @id conditional lines")
+	iface := fs.String("interface", "", "`interface` to capture and send on (default: the one holding the virtual addresses' subnet)")
+	workers := fs.Int("workers", 0, "data plane workers (default: one per CPU)")
+	conns := fs.Int("conn-capacity", 0, "connection table entries per worker (default 1048576)")
+	socket := fs.String("socket", daemon.DefaultSocket, "admin socket `path`")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "govs run: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	d, err := daemon.New(daemon.Options{
+		ConfigFile: *file, ConfigID: *configID, Interface: *iface, Workers: *workers,
+		ConnCapacity: *conns, Socket: *socket, Logger: log,
+	})
+	var cerr *daemon.ConfigError
+	switch {
+	case errors.As(err, &cerr):
+		for _, d := range cerr.Diags {
+			fmt.Fprintln(stderr, d)
+		}
+		fmt.Fprintf(stderr, "govs run: %s has errors; not starting (see govs check)\n", *file)
+		return exitFindings
+	case err != nil:
+		fmt.Fprintf(stderr, "govs run: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				d.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "govs run: %v\n", err)
+		return exitFindings
+	}
+	return exitOK
+}
+
+func adminFlags(name string, args []string, stderr io.Writer) (*flag.FlagSet, *string, *bool, *bool, bool) {
+	fs := flag.NewFlagSet("govs "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", daemon.DefaultSocket, "admin socket `path` of the running govs")
+	stats := fs.Bool("stats", false, "connections, packets and bytes (as ipvsadm --stats)")
+	rate := fs.Bool("rate", false, "rates over the last 2 seconds (as ipvsadm --rate)")
+	fs.Bool("n", true, "numeric output (always; accepted for ipvsadm habits)")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, nil, nil, false
+	}
+	return fs, socket, stats, rate, true
+}
+
+func ask(socket, command string) (*daemon.Reply, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return daemon.Ask(ctx, socket, command)
+}
+
+// list is "govs list": ipvsadm -Ln [--stats|--rate] for govs.
+func list(args []string, stdout, stderr io.Writer) int {
+	_, socket, stats, rate, ok := adminFlags("list", args, stderr)
+	if !ok {
+		return exitUsage
+	}
+	r, err := ask(*socket, "stats")
+	if err != nil {
+		fmt.Fprintf(stderr, "govs list: %v\n", err)
+		return exitFindings
+	}
+	daemon.WriteList(stdout, r, daemon.ListOptions{Stats: *stats, Rate: *rate})
+	return exitOK
+}
+
+// status is "govs status": what the running govs does.
+func status(args []string, stdout, stderr io.Writer) int {
+	_, socket, _, _, ok := adminFlags("status", args, stderr)
+	if !ok {
+		return exitUsage
+	}
+	r, err := ask(*socket, "status")
+	if err != nil {
+		fmt.Fprintf(stderr, "govs status: %v\n", err)
+		return exitFindings
+	}
+	s := r.Status
+	fmt.Fprintf(stdout, "config     %s\ninterface  %s\nrunning    since %s (%s)\nservices   %d\ninstances  %d\n",
+		s.ConfigFile, s.Interface, s.Started.Format(time.RFC3339), time.Since(s.Started).Round(time.Second), s.Services, s.Instances)
+	verdicts := make([]string, 0, len(s.Verdicts))
+	for v := range s.Verdicts {
+		verdicts = append(verdicts, v)
+	}
+	sort.Strings(verdicts)
+	for _, v := range verdicts {
+		fmt.Fprintf(stdout, "packets    %-22s %d\n", v, s.Verdicts[v])
+	}
+	return exitOK
+}
+
+// reload is "govs reload": the running govs reads its configuration again.
+func reload(args []string, stdout, stderr io.Writer) int {
+	_, socket, _, _, ok := adminFlags("reload", args, stderr)
+	if !ok {
+		return exitUsage
+	}
+	if _, err := ask(*socket, "reload"); err != nil {
+		fmt.Fprintf(stderr, "govs reload: %v\n", err)
+		return exitFindings
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return exitOK
+}

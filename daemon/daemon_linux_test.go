@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govs-lb/govs/internal/netsimtest"
+	"github.com/govs-lb/govs/netsim"
+)
+
+const drConf = `global_defs {
+    router_id lb
+}
+virtual_server %s 80 {
+    delay_loop 3
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+%s}
+`
+
+func realServers(addrs ...netip.Addr) string {
+	var b strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n    }\n", a)
+	}
+	return b.String()
+}
+
+// TestRunDR runs the daemon as govs run does, in a lab: a client reaches
+// three DR real servers through it; govs list shows them as ipvsadm -Ln;
+// a reload removes one; stopping leaves no nftables table.
+func TestRunDR(t *testing.T) {
+	lab := netsimtest.New(t)
+	lan, err := lab.AddSegment("lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := map[string]*netsim.Host{}
+	for _, name := range []string{"c1", "lb", "r1", "r2", "r3"} {
+		h, err := lab.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "lb" {
+			h.EnableForwarding()
+		}
+		if _, err := h.Join(lan); err != nil {
+			t.Fatal(err)
+		}
+		hosts[name] = h
+	}
+	vip := netsim.VIP4(1)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))
+	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	var rs []netip.Addr
+	for _, n := range []string{"r1", "r2", "r3"} {
+		must(hosts[n].DRRealServer(vip))
+		_, err := hosts[n].StartHTTPServer(":80")
+		must(err)
+		rs = append(rs, hosts[n].Addr4("lan"))
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers(rs...))), 0o644))
+	socket := filepath.Join(dir, "govs.sock")
+	d, err := New(Options{ConfigFile: conf, Socket: socket, Workers: 2, ConnCapacity: 1 << 14, Logger: netsimtest.Logger(t)})
+	must(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hosts["lb"].Do(func() error { return d.Run(ctx) }) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run did not stop")
+		}
+	}
+	t.Cleanup(stop)
+
+	askCtx := func() context.Context {
+		c, cl := context.WithTimeout(context.Background(), 5*time.Second)
+		t.Cleanup(cl)
+		return c
+	}
+	// Wait for the admin socket: the daemon is up.
+	netsimtest.Eventually(t, 5*time.Second, func() error {
+		_, err := Ask(askCtx(), socket, "status")
+		return err
+	})
+	tally, err := hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 30)
+	must(err)
+	if tally["r1"] != 10 || tally["r2"] != 10 || tally["r3"] != 10 {
+		t.Errorf("rr spread %v", tally)
+	}
+	r, err := Ask(askCtx(), socket, "stats")
+	must(err)
+	var out bytes.Buffer
+	WriteList(&out, r, ListOptions{})
+	for _, want := range []string{"TCP  198.19.0.1:80 rr", "-> " + rs[0].String() + ":80", "Route   1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("list lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	WriteList(&out, r, ListOptions{Stats: true})
+	if !strings.Contains(out.String(), "Conns") {
+		t.Errorf("list --stats:\n%s", out.String())
+	}
+
+	// Reload without r1.
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers(rs[1:]...))), 0o644))
+	_, err = Ask(askCtx(), socket, "reload")
+	must(err)
+	tally, err = hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 20)
+	must(err)
+	if tally["r1"] != 0 || tally["r2"] != 10 || tally["r3"] != 10 {
+		t.Errorf("after reload without r1: %v", tally)
+	}
+	// A reload with errors is refused; the service goes on.
+	must(os.WriteFile(conf, []byte("virtual_server 198.19.0.1 80 {\n lb_kind NAT\n}\n"), 0o644))
+	if _, err := Ask(askCtx(), socket, "reload"); err == nil {
+		t.Errorf("a broken configuration was accepted")
+	}
+	_, err = hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 4)
+	must(err)
+
+	stop()
+	out2, _ := hosts["lb"].Run(context.Background(), "nft", "list", "tables")
+	if bytes.Contains(out2, []byte("govs")) {
+		t.Errorf("nftables table left: %s", out2)
+	}
+	if _, err := os.Stat(socket); err == nil {
+		t.Errorf("admin socket left behind")
+	}
+}

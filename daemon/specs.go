@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/forward"
+	"github.com/govs-lb/govs/sched"
+)
+
+// weights tells the current weight of a real server: the health checkers'
+// view. A nil weights gives every real server its configured weight, as
+// keepalived does for real servers without checkers.
+type weights func(vs *config.VirtualServer, rs *config.RealServer) uint32
+
+// serviceSpecs turns the configuration's virtual servers into the data
+// plane's service specs, with IDs from m.
+func serviceSpecs(cfg *config.Config, m *ids, w weights) ([]forward.ServiceSpec, error) {
+	groups := map[string]*config.ServerGroup{}
+	for _, g := range cfg.ServerGroups {
+		groups[g.Name] = g
+	}
+	var sk, bk []string
+	for _, vs := range cfg.VirtualServers {
+		s := serviceKey(vs)
+		sk = append(sk, s)
+		for _, rs := range vs.RealServers {
+			bk = append(bk, backendKey(s, rs))
+		}
+	}
+	sids, bids, err := m.assign(sk, bk)
+	if err != nil {
+		return nil, err
+	}
+	var specs []forward.ServiceSpec
+	for _, vs := range cfg.VirtualServers {
+		key := serviceKey(vs)
+		alg, err := sched.ParseAlgorithm(vs.Scheduler.String())
+		if err != nil {
+			return nil, fmt.Errorf("virtual server %s: %w", vs.Name(), err)
+		}
+		spec := forward.ServiceSpec{
+			ID:          sids[key],
+			Name:        vs.Name(),
+			Proto:       vs.Protocol.Number(),
+			Scheduler:   alg,
+			Persistence: vs.PersistenceTimeout,
+			OnePacket:   vs.Flags.OnePacket,
+			SchedOptions: sched.Options{
+				MHPort: vs.Flags.MHPort, MHFallback: vs.Flags.MHFallback,
+				SHPort: vs.Flags.SHPort, SHFallback: vs.Flags.SHFallback,
+			},
+		}
+		is4 := vs.Addr.Is4()
+		if vs.Group != "" {
+			g := groups[vs.Group]
+			if g == nil {
+				return nil, fmt.Errorf("virtual server %s: no virtual_server_group %s", vs.Name(), vs.Group)
+			}
+			for _, e := range g.Entries {
+				spec.Addrs = append(spec.Addrs, forward.AddrRange{First: e.First, Last: e.Last, Port: e.Port})
+				is4 = e.First.Is4()
+			}
+		} else {
+			spec.Addrs = []forward.AddrRange{{First: vs.Addr, Last: vs.Addr, Port: vs.Port}}
+		}
+		if vs.PersistenceTimeout > 0 {
+			if is4 {
+				spec.Granularity, err = sched.GranularityV4(min(vs.PersistenceGranularity, 32))
+			} else {
+				spec.Granularity, err = sched.GranularityV6(vs.PersistenceGranularity)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("virtual server %s: %w", vs.Name(), err)
+			}
+		}
+		for _, rs := range vs.RealServers {
+			weight := uint32(rs.Weight)
+			if w != nil {
+				weight = w(vs, rs)
+			}
+			spec.Backends = append(spec.Backends, forward.BackendSpec{
+				ID:         bids[backendKey(key, rs)],
+				Addr:       rs.Addr,
+				Weight:     weight,
+				LastWeight: uint32(rs.Weight),
+				Method:     method(rs.Method),
+			})
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+func method(m config.Method) forward.Method {
+	switch m {
+	case config.DR:
+		return forward.MethodDR
+	case config.TUN:
+		return forward.MethodTUN
+	}
+	return 0
+}
+
+// vipAddrs lists the addresses of the virtual services, to find the
+// interface that holds their subnet.
+func vipAddrs(specs []forward.ServiceSpec) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range specs {
+		for _, r := range s.Addrs {
+			out = append(out, r.First)
+		}
+	}
+	return out
+}

@@ -87,6 +87,7 @@ func measure(b *testing.B, f *flood, count func() uint64, extra func(b *testing.
 		elapsed += lastChange.Sub(start)
 	}
 	b.ReportMetric(float64(packets)/elapsed.Seconds(), "pkts/s")
+	lastMeasuredRate.Store(float64(packets) / elapsed.Seconds())
 	b.ReportMetric(float64(packets)/float64(b.N*benchBurst), "delivered")
 	// The sender's thread pays for the bridge and the receiving side up
 	// to the ring (or, for kernel forwarding, everything): CPU time is

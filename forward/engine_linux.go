@@ -256,6 +256,7 @@ func (e *Engine) run(rt *workerRT) {
 			}
 		}
 		w.conns.Sweep(w.now, sweepSlots)
+		w.publish()
 	}
 }
 

@@ -105,7 +105,8 @@ type Router interface {
 // without locks.
 type Snapshot struct {
 	services []service
-	index    map[svcKey]int32 // to services
+	index    map[svcKey]int32 // to services, while building
+	table    svcTable         // index, for the packet path
 	anyPort  bool             // some entry has port 0
 	// byAddr finds the service of a later IP fragment, which has no ports:
 	// the one service of an address and protocol, or -1 when several share
@@ -172,6 +173,10 @@ func NewSnapshot(specs []ServiceSpec, router Router, counters CountersFor) (*Sna
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	s.table = newSvcTable(len(s.index))
+	for k, i := range s.index {
+		s.table.put(&k, i)
 	}
 	s.byID = make([]int32, s.maxRSID+1)
 	for i := range s.byID {
@@ -310,11 +315,11 @@ func (s *Snapshot) addAddrs(r AddrRange, proto uint8, idx int32) error {
 
 // lookup returns the service of a flow's destination, or nil.
 func (s *Snapshot) lookup(k *FlowKey) *service {
-	if i, ok := s.index[svcKey{addr: k.Dst, port: k.DstPort, proto: k.Proto}]; ok {
+	if i := s.table.get(&k.Dst, k.DstPort, k.Proto); i >= 0 {
 		return &s.services[i]
 	}
 	if s.anyPort {
-		if i, ok := s.index[svcKey{addr: k.Dst, proto: k.Proto}]; ok {
+		if i := s.table.get(&k.Dst, 0, k.Proto); i >= 0 {
 			return &s.services[i]
 		}
 	}

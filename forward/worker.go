@@ -33,11 +33,8 @@ type rxInfo struct {
 	hasOffload   bool // offload came from a virtio_net_hdr
 }
 
-// counter is a statistic written by one worker and read by others: plain
-// increments (no locked instruction) that readers load atomically.
+// counter is a statistic one worker publishes and others read.
 type counter struct{ v atomic.Uint64 }
-
-func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
 
 // Load returns the counter's value; safe from any goroutine.
 func (c *counter) Load() uint64 { return c.v.Load() }
@@ -65,6 +62,40 @@ type workerStats struct {
 	svc                               atomic.Pointer[[]svcStats] // by service ID
 }
 
+// plainStats are a worker's own running totals of one service or real
+// server: plain fields, no atomics on the packet path. publish copies the
+// ones a batch touched to the shared workerStats.
+type plainStats struct {
+	packets, bytes, conns uint64
+	dirty                 bool
+}
+
+// localStats are the worker's running totals, published once a batch.
+type localStats struct {
+	verdicts                          [numVerdicts]uint64
+	stateless, tableFull, rateLimited uint64
+	rs, svc                           []plainStats // by ID
+	dirtyRS, dirtySvc                 []uint32
+}
+
+func (l *localStats) touchRS(id uint32) *plainStats {
+	p := &l.rs[id]
+	if !p.dirty {
+		p.dirty = true
+		l.dirtyRS = append(l.dirtyRS, id)
+	}
+	return p
+}
+
+func (l *localStats) touchSvc(id uint32) *plainStats {
+	p := &l.svc[id]
+	if !p.dirty {
+		p.dirty = true
+		l.dirtySvc = append(l.dirtySvc, id)
+	}
+	return p
+}
+
 // worker runs the per-packet pipeline of one receive ring. Everything it
 // holds is its own; the snapshot is shared and immutable.
 type worker struct {
@@ -81,7 +112,8 @@ type worker struct {
 	rxMAC   [6]byte
 	vnetTx  bool // tx carries virtio_net_hdr offloads
 	counter *rsCounters
-	stats   *workerStats
+	stats   *workerStats // shared: what others read
+	local   localStats   // the worker's own totals
 
 	frags fragCache
 
@@ -122,6 +154,12 @@ func (w *worker) expire(c *Conn) {
 // setSnapshot makes s the worker's snapshot and grows its counter slices.
 func (w *worker) setSnapshot(s *Snapshot) {
 	w.snap = s
+	if len(w.local.rs) <= int(s.maxRSID) {
+		w.local.rs = append(w.local.rs, make([]plainStats, int(s.maxRSID)+1-len(w.local.rs))...)
+	}
+	if len(w.local.svc) <= int(s.maxSvcID) {
+		w.local.svc = append(w.local.svc, make([]plainStats, int(s.maxSvcID)+1-len(w.local.svc))...)
+	}
 	if rs := w.stats.rs.Load(); rs == nil || len(*rs) <= int(s.maxRSID) {
 		grown := make([]rsStats, s.maxRSID+1)
 		if rs != nil {
@@ -151,8 +189,44 @@ func copyCounters(dst, src *counter) { dst.v.Store(src.v.Load()) }
 // handle runs one frame through the pipeline and counts its verdict.
 func (w *worker) handle(f *rxInfo) Verdict {
 	v := w.process(f)
-	w.stats.verdicts[v].add(1)
+	w.local.verdicts[v]++
 	return v
+}
+
+// publish makes the worker's totals visible to Stats: once a batch.
+func (w *worker) publish() {
+	l := &w.local
+	for v := range l.verdicts {
+		w.stats.verdicts[v].v.Store(l.verdicts[v])
+	}
+	w.stats.stateless.v.Store(l.stateless)
+	w.stats.tableFull.v.Store(l.tableFull)
+	w.stats.rateLimited.v.Store(l.rateLimited)
+	if rs := w.stats.rs.Load(); rs != nil {
+		for _, id := range l.dirtyRS {
+			p := &l.rs[id]
+			p.dirty = false
+			if int(id) < len(*rs) {
+				c := &(*rs)[id]
+				c.packets.v.Store(p.packets)
+				c.bytes.v.Store(p.bytes)
+				c.conns.v.Store(p.conns)
+			}
+		}
+	}
+	if sv := w.stats.svc.Load(); sv != nil {
+		for _, id := range l.dirtySvc {
+			p := &l.svc[id]
+			p.dirty = false
+			if int(id) < len(*sv) {
+				c := &(*sv)[id]
+				c.packets.v.Store(p.packets)
+				c.bytes.v.Store(p.bytes)
+				c.conns.v.Store(p.conns)
+			}
+		}
+	}
+	l.dirtyRS, l.dirtySvc = l.dirtyRS[:0], l.dirtySvc[:0]
 }
 
 func (w *worker) process(f *rxInfo) Verdict {
@@ -187,16 +261,12 @@ func (w *worker) process(f *rxInfo) Verdict {
 	}
 	if v = w.send(b, p, f); v == Forwarded {
 		n := uint64(p.End - p.L3)
-		if rs := w.stats.rs.Load(); int(b.id) < len(*rs) {
-			r := &(*rs)[b.id]
-			r.packets.add(1)
-			r.bytes.add(n)
-		}
-		if sv := w.stats.svc.Load(); int(svc.id) < len(*sv) {
-			s := &(*sv)[svc.id]
-			s.packets.add(1)
-			s.bytes.add(n)
-		}
+		r := w.local.touchRS(b.id)
+		r.packets++
+		r.bytes += n
+		sv := w.local.touchSvc(svc.id)
+		sv.packets++
+		sv.bytes += n
 	}
 	return v
 }
@@ -271,7 +341,7 @@ func (w *worker) newFlow(snap *Snapshot, svc *service, p *Packet, tcp bool) (*ba
 		return w.statelessPick(snap, svc, p)
 	}
 	if !w.limiter.Allow(w.now) {
-		w.stats.rateLimited.add(1)
+		w.local.rateLimited++
 		return w.statelessPick(snap, svc, p)
 	}
 	var idx int
@@ -286,7 +356,7 @@ func (w *worker) newFlow(snap *Snapshot, svc *service, p *Packet, tcp bool) (*ba
 		if idx, ok = svc.stateless.Pick(flow); !ok {
 			return nil, DropNoBackend
 		}
-		w.stats.stateless.add(1)
+		w.local.stateless++
 	case svc.persistence > 0:
 		key := sched.NewTemplateKey(svc.id, flow.Src, svc.granularity)
 		var out sched.Outcome
@@ -312,7 +382,7 @@ func (w *worker) newFlow(snap *Snapshot, svc *service, p *Packet, tcp bool) (*ba
 		if ref != (sched.Ref{}) {
 			w.templates.Release(ref, w.nowNs)
 		}
-		w.stats.tableFull.add(1)
+		w.local.tableFull++
 		return w.statelessPick(snap, svc, p)
 	}
 	if b.counters != nil {
@@ -321,12 +391,8 @@ func (w *worker) newFlow(snap *Snapshot, svc *service, p *Packet, tcp bool) (*ba
 	if tcp {
 		w.track(c, b.counters, p.TCPFlags)
 	}
-	if rs := w.stats.rs.Load(); int(b.id) < len(*rs) {
-		(*rs)[b.id].conns.add(1)
-	}
-	if sv := w.stats.svc.Load(); int(svc.id) < len(*sv) {
-		(*sv)[svc.id].conns.add(1)
-	}
+	w.local.touchRS(b.id).conns++
+	w.local.touchSvc(svc.id).conns++
 	return b, Forwarded
 }
 

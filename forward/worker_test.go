@@ -65,7 +65,7 @@ var (
 
 // testEngine is a worker over a snapshot, with a fake network.
 type testEngine struct {
-	t        *testing.T
+	t        testing.TB
 	w        *worker
 	tx       *recorder
 	neigh    *fakeNeighbors
@@ -75,7 +75,7 @@ type testEngine struct {
 	clock    time.Duration
 }
 
-func newTestEngine(t *testing.T, specs ...ServiceSpec) *testEngine {
+func newTestEngine(t testing.TB, specs ...ServiceSpec) *testEngine {
 	t.Helper()
 	te := &testEngine{t: t, tx: &recorder{}, neigh: &fakeNeighbors{unknown: map[Addr16]bool{}}}
 	tmpl, err := sched.NewTemplates(1024)
@@ -119,7 +119,9 @@ func (te *testEngine) at(d time.Duration) {
 
 // feed runs one frame and returns its verdict.
 func (te *testEngine) feed(frame []byte) Verdict {
-	return te.w.handle(&rxInfo{data: frame})
+	v := te.w.handle(&rxInfo{data: frame})
+	te.w.publish()
+	return v
 }
 
 // sentTo returns the real server a sent DR frame went to (by its MAC).

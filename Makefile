@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 # Packages whose tests need root (network namespaces) run as root when possible.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo "sudo -E env PATH=$$PATH"; })
 
-.PHONY: all build test fmt-check vet fuzz bench lint clean
+.PHONY: all build test fmt-check vet fuzz bench lint demo clean
 
 all: build
 
@@ -36,6 +36,12 @@ fuzz:
 # make bench: every benchmark, with allocations.
 bench:
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# make demo: a namespace lab with clients, a balancer running bin/govs and
+# three real servers; it shows the traffic, govs list, a reload, and stops
+# by itself. Needs root.
+demo: build
+	$(SUDO) $(GO) run ./internal/demo -govs bin/govs
 
 lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

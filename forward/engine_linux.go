@@ -122,6 +122,16 @@ func NewEngine(cfg *EngineConfig) (*Engine, error) {
 	if err := RemoveStaleIngressGuard(int(e.ns), e.cfg.NftTable); err != nil {
 		e.log.Warn("removing a stale nftables table failed", "table", e.cfg.NftTable, "err", err)
 	}
+	if e.cfg.Ring.Version == 0 {
+		// With GRO on, TCP frames arrive merged up to 64 KiB: only a V3
+		// ring takes them whole (a V2 ring's 2 KiB frames would cut them,
+		// and they would be dropped). V3 costs up to its block timeout of
+		// latency when traffic is light.
+		if gro, err := GROEnabled(e.iface.Name); err == nil && gro {
+			e.cfg.Ring.Version = RingV3
+			e.log.Info("GRO is on: using TPACKET_V3 rings, which take merged frames whole (turn GRO off with ethtool -K IF gro off for the lowest latency)", "interface", e.iface.Name)
+		}
+	}
 	empty, _ := NewSnapshot(nil, nil, nil)
 	e.snap.Store(empty)
 	group := uint16(os.Getpid()) ^ uint16(e.iface.Index)<<8

@@ -231,3 +231,23 @@ func TestEngineReconfigure(t *testing.T) {
 		t.Errorf("after removing r1: %v", tally)
 	}
 }
+
+// TestEngineDR6: IPv6 through DR, the VIP on the balancer.
+func TestEngineDR6(t *testing.T) {
+	l := newDRLab(t, false)
+	vip6 := netsim.VIP6(1)
+	must(t, l.lb.AddAddr("lan", netip.PrefixFrom(vip6, 128)))
+	must(t, l.client.AddLinkRoute(netip.PrefixFrom(vip6, 128), "lan"))
+	var bs []forward.BackendSpec
+	for i, s := range l.servers {
+		must(t, s.DRRealServer(vip6))
+		bs = append(bs, forward.BackendSpec{ID: uint32(30 + i), Addr: s.Addr6("lan"), Weight: 1, LastWeight: 1, Method: forward.MethodDR})
+	}
+	l.start(t, []forward.ServiceSpec{{ID: 3, Name: "web6", Proto: 6, Scheduler: sched.WRR,
+		Addrs: []forward.AddrRange{{First: vip6, Last: vip6, Port: 80}}, Backends: bs}})
+	tally, err := l.client.HTTPTally(testCtx(t, 20*time.Second), netip.AddrPortFrom(vip6, 80), 30)
+	must(t, err)
+	if tally["r1"] != 10 || tally["r2"] != 10 || tally["r3"] != 10 {
+		t.Errorf("wrr spread over IPv6 %v", tally)
+	}
+}

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Interfaces and routes, from the kernel of the calling thread's network
@@ -155,4 +159,25 @@ func RouteTo(dst netip.Addr) (Route, error) {
 		out.Src = src.Unmap()
 	}
 	return out, nil
+}
+
+// GROEnabled reports whether generic receive offload is on for the
+// interface named name: then the kernel may hand AF_PACKET sockets TCP
+// frames merged up to 64 KiB, larger than a TPACKET_V2 ring's frames.
+func GROEnabled(name string) (bool, error) {
+	const ethtoolGGRO = 0x2b // ETHTOOL_GGRO
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	val := struct{ cmd, data uint32 }{cmd: ethtoolGGRO}
+	var ifr [40]byte // struct ifreq: the name, then ifr_data
+	copy(ifr[:unix.IFNAMSIZ-1], name)
+	*(*uintptr)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = uintptr(unsafe.Pointer(&val))
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
+		return false, fmt.Errorf("interface %s: GRO: %w", name, os.NewSyscallError("ioctl SIOCETHTOOL", errno))
+	}
+	runtime.KeepAlive(&val)
+	return val.data != 0, nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -73,30 +74,9 @@ func (b *builder) globalDefs(n *node) {
 					}
 				}
 			}
-		case "vrrp_garp_master_delay":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				g.GARP.MasterDelay = time.Duration(v) * time.Second
-			}
-		case "vrrp_garp_master_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				g.GARP.MasterRepeat = v
-			}
-		case "vrrp_garp_master_refresh":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				g.GARP.MasterRefresh = time.Duration(v) * time.Second
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				g.GARP.MasterRefreshRepeat = v
-			}
-		case "vrrp_garp_lower_prio_delay":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				g.GARP.LowerPrioDelay = time.Duration(v) * time.Second
-			}
-		case "vrrp_garp_lower_prio_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				g.GARP.LowerPrioRepeat = v
-			}
+		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
+			"vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat":
+			b.garp(&g.GARP, strings.TrimPrefix(kw, "vrrp_"), s)
 		case "vrrp_garp_interval":
 			if d, ok := b.timerValue(s, 0, time.Second); ok {
 				g.GARP.Interval = d
@@ -178,5 +158,35 @@ func (b *builder) lvsTimeouts(n *node) {
 		default:
 			b.r.errorf(n.args[i].pos, "lvs_timeouts: %q is not tcp, tcpfin or udp", n.args[i].text)
 		}
+	}
+}
+
+// garp reads one of the gratuitous ARP settings that global_defs
+// (vrrp_garp_*) and vrrp_instance (garp_*) share, named without the vrrp_
+// prefix, into g.
+func (b *builder) garp(g *GARP, name string, s *node) {
+	seconds := func(dst *time.Duration) {
+		if v, ok := b.intValue(s, 0, maxTimer); ok {
+			*dst = time.Duration(v) * time.Second
+		}
+	}
+	count := func(dst *int) {
+		if v, ok := b.intValue(s, 1, 1<<16); ok {
+			*dst = v
+		}
+	}
+	switch name {
+	case "garp_master_delay":
+		seconds(&g.MasterDelay)
+	case "garp_master_repeat":
+		count(&g.MasterRepeat)
+	case "garp_master_refresh":
+		seconds(&g.MasterRefresh)
+	case "garp_master_refresh_repeat":
+		count(&g.MasterRefreshRepeat)
+	case "garp_lower_prio_delay":
+		seconds(&g.LowerPrioDelay)
+	case "garp_lower_prio_repeat":
+		count(&g.LowerPrioRepeat)
 	}
 }

@@ -301,30 +301,9 @@ func (b *builder) instance(n *node) {
 					o.preemptDelay = s.key
 				}
 			}
-		case "garp_master_delay":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				in.GARP.MasterDelay = time.Duration(v) * time.Second
-			}
-		case "garp_master_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				in.GARP.MasterRepeat = v
-			}
-		case "garp_master_refresh":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				in.GARP.MasterRefresh = time.Duration(v) * time.Second
-			}
-		case "garp_master_refresh_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				in.GARP.MasterRefreshRepeat = v
-			}
-		case "garp_lower_prio_delay":
-			if v, ok := b.intValue(s, 0, maxTimer); ok {
-				in.GARP.LowerPrioDelay = time.Duration(v) * time.Second
-			}
-		case "garp_lower_prio_repeat":
-			if v, ok := b.intValue(s, 1, 1<<16); ok {
-				in.GARP.LowerPrioRepeat = v
-			}
+		case "garp_master_delay", "garp_master_repeat", "garp_master_refresh",
+			"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat":
+			b.garp(&in.GARP, kw, s)
 		case "down_timer_adverts":
 			if v, ok := b.intValue(s, 1, 100); ok {
 				o.downTimerAdverts = v

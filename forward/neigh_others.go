@@ -4,23 +4,9 @@ package forward
 
 import (
 	"context"
-	"log/slog"
-	"time"
 )
 
 // Neighbours need Linux netlink; see neigh_linux.go.
-
-type NeighborsConfig struct {
-	Ifindexes       []int
-	ResolveInterval time.Duration
-	Logger          *slog.Logger
-}
-
-type NeighborStats struct {
-	Entries                                    int
-	Resolutions, ResolveErrors, ResolveDropped uint64
-	Resubscriptions                            uint64
-}
 
 type Neighbors struct{}
 

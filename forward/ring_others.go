@@ -17,61 +17,6 @@ import (
 // plane on platforms other than Linux.
 var errUnimplemented = errors.New("forward: unimplemented on this platform")
 
-type RingVersion uint8
-
-const (
-	_ RingVersion = iota
-	RingV2
-	RingV3
-)
-
-const DefaultRingVersion = RingV2
-
-type RingConfig struct {
-	Ifindex                         int
-	Version                         RingVersion
-	FanoutGroup                     uint16
-	FanoutDefrag                    bool
-	BlockSize, NumBlocks, FrameSize int
-	BlockTimeout                    time.Duration
-	Batch                           int
-	Coalesce                        time.Duration
-	Filter                          []bpf.RawInstruction
-	VnetHdr                         bool
-}
-
-type Offload struct {
-	CsumStart, CsumOffset uint16
-	GSOType               uint8
-	GSOSize               uint16
-	HdrLen                uint16
-}
-
-const (
-	GSONone  = 0
-	GSOTCPv4 = 1
-	GSOUDP   = 3
-	GSOTCPv6 = 4
-	GSOUDPL4 = 5
-	GSOECN   = 0x80
-)
-
-type RxFrame struct {
-	Data         []byte
-	Len          int
-	CsumNotReady bool
-	Truncated    bool
-	GSO          bool
-	VLAN         bool
-	Offload
-}
-
-type RingStats struct {
-	Packets, Drops, FreezeQueue, Waits uint64
-}
-
-var ErrRingBusy = errors.New("ring: concurrent Next")
-
 type Ring struct{}
 
 func OpenRing(*RingConfig) (*Ring, error) { return nil, errUnimplemented }
@@ -89,42 +34,6 @@ func (*Ring) Stats() RingStats { return RingStats{} }
 func (*Ring) Close() error { return nil }
 
 func PinToCPU(int) error { return errUnimplemented }
-
-type TxMode uint8
-
-const (
-	_ TxMode = iota
-	TxSendmmsg
-	TxRing
-)
-
-const DefaultTxMode = TxSendmmsg
-
-type TxQdisc uint8
-
-const (
-	_ TxQdisc = iota
-	TxQdiscUse
-	TxQdiscBypass
-)
-
-const DefaultTxQdisc = TxQdiscUse
-
-type TxConfig struct {
-	Mode       TxMode
-	Qdisc      TxQdisc
-	Batch      int
-	FrameSize  int
-	RingFrames int
-	VnetHdr    bool
-	SndBuf     int
-}
-
-type TxStats struct {
-	Sent, Dropped, Syscalls uint64
-}
-
-var ErrTxFull = errors.New("tx: ring full")
 
 type Tx struct{}
 

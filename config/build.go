@@ -404,10 +404,10 @@ func (b *builder) setScript(dst **Script, n *node) {
 }
 
 // onceSet remembers the keywords met in one block. Most blocks have a few
-// keywords: it scans a small array kept on the stack, and turns to a map
-// for long blocks.
+// keywords: it scans a small array of pointers into the block's statements,
+// kept on the stack, and turns to a map for long blocks.
 type onceSet struct {
-	list [16]token
+	list [16]*node
 	n    int
 	m    map[string]Pos
 }
@@ -427,9 +427,9 @@ func (b *builder) once(seen *onceSet, n *node) {
 		seen.m[kw] = n.key.pos
 	default:
 		for i := 0; i < seen.n; i++ {
-			if seen.list[i].text == kw {
-				prev, dup = seen.list[i].pos, true
-				seen.list[i] = n.key
+			if seen.list[i].key.text == kw {
+				prev, dup = seen.list[i].key.pos, true
+				seen.list[i] = n
 				break
 			}
 		}
@@ -437,13 +437,13 @@ func (b *builder) once(seen *onceSet, n *node) {
 			break
 		}
 		if seen.n < len(seen.list) {
-			seen.list[seen.n] = n.key
+			seen.list[seen.n] = n
 			seen.n++
 			break
 		}
 		seen.m = map[string]Pos{kw: n.key.pos}
-		for _, t := range seen.list {
-			seen.m[t.text] = t.pos
+		for _, o := range seen.list {
+			seen.m[o.key.text] = o.key.pos
 		}
 	}
 	if dup {

@@ -17,7 +17,7 @@ var checkKinds = map[string]CheckKind{
 var dnsTypes = []string{"A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"}
 
 // checker reads a checker block. sub is its catalogue context.
-func (b *builder) checker(n *node, sub *context) (*Checker, *chkOpts) {
+func (b *builder) checker(n *node, sub *context) (*Checker, chkOpts) {
 	kind := checkKinds[n.key.text]
 	c := &Checker{
 		Pos:              n.key.pos,
@@ -28,7 +28,7 @@ func (b *builder) checker(n *node, sub *context) (*Checker, *chkOpts) {
 		DelayBeforeRetry: -1,
 		Warmup:           -1,
 	}
-	o := &chkOpts{}
+	var o chkOpts
 	if len(n.args) > 0 {
 		b.r.errorf(n.args[0].pos, "%s takes no argument before its block", n.key.text)
 	}
@@ -198,12 +198,12 @@ func (b *builder) checker(n *node, sub *context) (*Checker, *chkOpts) {
 	case CheckHTTP, CheckSSL:
 		if len(c.HTTP.URLs) == 0 {
 			b.r.errorf(n.key.pos, "%s has no url block", n.key.text)
-			return nil, nil
+			return nil, o
 		}
 	case CheckMisc:
 		if c.Misc.Script == nil {
 			b.r.errorf(n.key.pos, "MISC_CHECK has no misc_path")
-			return nil, nil
+			return nil, o
 		}
 		if miscUser != "" {
 			c.Misc.Script.User, c.Misc.Script.Group = miscUser, miscGroup

@@ -125,7 +125,7 @@ type vsOpts struct {
 	sorryInhibit token
 	sorryMethod  *Method
 	quorumTok    token
-	rs           []*rsOpts // one per real server, in order
+	rs           []rsOpts // one per real server, in order
 }
 
 type rsOpts struct {
@@ -134,7 +134,7 @@ type rsOpts struct {
 	weight    *int
 	method    Method
 	methodSet bool
-	chk       []*chkOpts // one per checker, in order
+	chk       []chkOpts // one per checker, in order
 }
 
 type chkOpts struct {
@@ -301,9 +301,11 @@ func (b *builder) virtualServer(n *node) {
 				b.r.errorf(t.pos, "ip_family: %q is not inet or inet6", t.text)
 			}
 		case "real_server":
-			if rs, ro := b.realServer(vs, s); rs != nil {
+			o.rs = append(o.rs, rsOpts{})
+			if rs := b.realServer(vs, s, &o.rs[len(o.rs)-1]); rs != nil {
 				vs.RealServers = append(vs.RealServers, rs)
-				o.rs = append(o.rs, ro)
+			} else {
+				o.rs = o.rs[:len(o.rs)-1]
 			}
 		default:
 			b.other(sub, n, s)
@@ -421,22 +423,21 @@ func (b *builder) timing(t *CheckTiming, s *node) {
 	}
 }
 
-func (b *builder) realServer(vs *VirtualServer, n *node) (*RealServer, *rsOpts) {
+func (b *builder) realServer(vs *VirtualServer, n *node, o *rsOpts) *RealServer {
 	const kw = "real_server"
 	if !b.nargs(n, 1, 2) {
-		return nil, nil
+		return nil
 	}
 	rs := &RealServer{Pos: n.key.pos, Checks: unsetTiming}
-	o := &rsOpts{}
 	a, ok := b.addr(kw, n.args[0])
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	rs.Addr = a
 	if len(n.args) == 2 {
 		p, ok := b.port(kw, n.args[1], true)
 		if !ok {
-			return nil, nil
+			return nil
 		}
 		rs.Port = p
 	}
@@ -484,5 +485,5 @@ func (b *builder) realServer(vs *VirtualServer, n *node) (*RealServer, *rsOpts) 
 			b.other(sub, n, s)
 		}
 	}
-	return rs, o
+	return rs
 }

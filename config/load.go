@@ -198,6 +198,9 @@ func countTokens(src []byte) int {
 // startMultiline reports whether line starts a multi-line definition and
 // returns the parameter's name.
 func (rd *reader) startMultiline(line string) (string, bool) {
+	if strings.IndexByte(line, '$') < 0 {
+		return "", false
+	}
 	l := strings.TrimSpace(strings.TrimRight(line[:commentStart(line)], "\r"))
 	if len(l) < 4 || l[0] != '$' || !strings.HasSuffix(l, "\\") {
 		return "", false
@@ -221,7 +224,9 @@ func (rd *reader) line(raw string, pos Pos) {
 		line = line[1:]
 		col++
 	}
-	line = strings.TrimRight(line, " \t\r\v\f")
+	for len(line) > 0 && isSpace(line[len(line)-1]) {
+		line = line[:len(line)-1]
+	}
 	if line == "" {
 		return
 	}

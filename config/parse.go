@@ -40,6 +40,23 @@ type parser struct {
 	toks []token
 	i    int
 	r    *reporter
+	// scratch collects the statements of the blocks being parsed, as a
+	// stack: a block's statements are copied out to a slice of their own,
+	// of the right size, when the block ends.
+	scratch []node
+	// blocks is a slab that blocks are taken from, a chunk at a time.
+	blocks []block
+}
+
+// newBlock returns a block from the slab.
+func (p *parser) newBlock(open Pos) *block {
+	if len(p.blocks) == 0 {
+		p.blocks = make([]block, 256)
+	}
+	b := &p.blocks[0]
+	p.blocks = p.blocks[1:]
+	b.open = open
+	return b
 }
 
 // parse builds the statement tree of a whole configuration.
@@ -53,12 +70,18 @@ func parse(toks []token, r *reporter) *block {
 // block parses statements up to the '}' that closes the current block, or
 // to the end of input. It reports whether the block was closed and where.
 func (p *parser) block(depth int, owner *node) ([]node, bool, Pos) {
-	var nodes []node
+	base := len(p.scratch)
+	done := func() []node {
+		nodes := append([]node(nil), p.scratch[base:]...)
+		clear(p.scratch[base:])
+		p.scratch = p.scratch[:base]
+		return nodes
+	}
 	for {
 		t := p.toks[p.i]
 		switch t.kind {
 		case tokEOF:
-			return nodes, false, Pos{}
+			return done(), false, Pos{}
 		case tokEOL:
 			p.i++
 		case tokClose:
@@ -67,7 +90,7 @@ func (p *parser) block(depth int, owner *node) ([]node, bool, Pos) {
 				p.r.errorf(t.pos, "unexpected '}': no block is open here")
 				continue
 			}
-			return nodes, true, t.pos
+			return done(), true, t.pos
 		case tokOpen:
 			p.i++
 			p.r.errorf(t.pos, "'{' without a keyword before it")
@@ -81,7 +104,7 @@ func (p *parser) block(depth int, owner *node) ([]node, bool, Pos) {
 			if p.opensBlock() {
 				open := p.toks[p.i]
 				p.i++
-				n.block = &block{open: open.pos}
+				n.block = p.newBlock(open.pos)
 				if depth+1 >= maxDepth {
 					p.r.errorf(open.pos, "blocks nested more than %d deep", maxDepth)
 					n.block.broken = !p.skipBlock(open)
@@ -94,7 +117,7 @@ func (p *parser) block(depth int, owner *node) ([]node, bool, Pos) {
 					}
 				}
 			}
-			nodes = append(nodes, n)
+			p.scratch = append(p.scratch, n)
 		}
 	}
 }

@@ -333,7 +333,7 @@ func (b *builder) resolveVS(vs *VirtualServer, o *vsOpts) {
 	seen := map[netip.AddrPort]Pos{}
 	total := 0
 	for i, rs := range vs.RealServers {
-		ro := o.rs[i]
+		ro := &o.rs[i]
 		rs.Weight = vs.DefaultWeight
 		if ro.weight != nil {
 			rs.Weight = *ro.weight
@@ -374,7 +374,7 @@ func (b *builder) resolveVS(vs *VirtualServer, o *vsOpts) {
 		seen[rs.AddrPort()] = rs.Pos
 		total += rs.Weight
 		for j, c := range rs.Checkers {
-			b.resolveChecker(vs, rs, c, ro.chk[j])
+			b.resolveChecker(vs, rs, c, &ro.chk[j])
 		}
 	}
 	if len(vs.RealServers) == 0 {

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"time"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,6 +32,16 @@ func FuzzParse(f *testing.F) {
 			ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
 			Glob:     func(string) ([]string, error) { return nil, nil },
 		}
+		// A hang is a finding too: the fuzzer has no per-input timeout.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(3 * time.Second):
+				panic(fmt.Sprintf("Parse of %d bytes takes more than 3 s: %q", len(src), src))
+			}
+		}()
 		cfg, diags := Parse("f.conf", src, opts)
 		if cfg == nil {
 			t.Fatal("nil Config")

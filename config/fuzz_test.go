@@ -3,10 +3,10 @@ package config
 import (
 	"fmt"
 	"os"
-	"time"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary text to the whole configuration layer. It must

@@ -3,8 +3,6 @@ package daemon
 import (
 	"fmt"
 	"io"
-	"net/netip"
-	"strings"
 
 	"github.com/govs-lb/govs/forward"
 )
@@ -33,24 +31,28 @@ func WriteList(w io.Writer, r *Reply, o ListOptions) {
 		fmt.Fprintln(w, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn")
 	}
 	for _, s := range st.Services {
-		addr, proto, _ := strings.Cut(s.Name, "/")
+		// One header per address range of the service, as keepalived makes
+		// one IPVS service per virtual_server_group entry; the counters are
+		// the whole service's.
+		heads := serviceHeads(s)
 		port := ""
-		if ap, err := netip.ParseAddrPort(addr); err == nil {
-			port = fmt.Sprint(ap.Port())
+		if len(s.Addrs) > 0 && s.Addrs[0].Port != 0 {
+			port = fmt.Sprint(s.Addrs[0].Port)
 		}
-		head := fmt.Sprintf("%-4s %s", proto, addr)
-		switch {
-		case o.Stats:
-			fmt.Fprintf(w, "%-33s %8d %8d %8d %8s %8s\n", head, s.Conns, s.Packets, 0, human(s.Bytes), "0")
-		case o.Rate:
-			rt := r.Rates.Services[s.ID]
-			fmt.Fprintf(w, "%-33s %8.0f %8.0f %8d %8s %8s\n", head, rt.CPS, rt.PPS, 0, human(uint64(rt.BPS)), "0")
-		default:
-			flags := ""
-			if s.Persistence > 0 {
-				flags = fmt.Sprintf(" persistent %d", int(s.Persistence.Seconds()))
+		for _, head := range heads {
+			switch {
+			case o.Stats:
+				fmt.Fprintf(w, "%-33s %8d %8d %8d %8s %8s\n", head, s.Conns, s.Packets, 0, human(s.Bytes), "0")
+			case o.Rate:
+				rt := r.Rates.Services[s.ID]
+				fmt.Fprintf(w, "%-33s %8.0f %8.0f %8d %8s %8s\n", head, rt.CPS, rt.PPS, 0, human(uint64(rt.BPS)), "0")
+			default:
+				flags := ""
+				if s.Persistence > 0 {
+					flags = fmt.Sprintf(" persistent %d", int(s.Persistence.Seconds()))
+				}
+				fmt.Fprintf(w, "%s %s%s\n", head, s.Scheduler, flags)
 			}
-			fmt.Fprintf(w, "%s %s%s\n", head, s.Scheduler, flags)
 		}
 		for _, b := range s.Backends {
 			rs := b.Addr.String()
@@ -97,4 +99,28 @@ func human(n uint64) string {
 		i++
 	}
 	return fmt.Sprintf("%.0f%c", v, units[i])
+}
+
+// serviceHeads returns "PROTO ADDR:PORT" for each address range of a
+// service; a range prints as FIRST-LAST.
+func serviceHeads(s forward.ServiceStats) []string {
+	proto := "TCP"
+	if s.Proto == 17 {
+		proto = "UDP"
+	}
+	var out []string
+	for _, r := range s.Addrs {
+		a := r.First.String()
+		if r.First.Is6() {
+			a = "[" + a + "]"
+		}
+		if r.Last != r.First {
+			a += "-" + r.Last.String()
+		}
+		out = append(out, fmt.Sprintf("%-4s %s:%d", proto, a, r.Port))
+	}
+	if len(out) == 0 {
+		out = []string{proto + "  " + s.Name}
+	}
+	return out
 }

@@ -73,6 +73,8 @@ type ServiceStats struct {
 	Name                  string
 	Scheduler             string
 	Persistence           time.Duration
+	Proto                 uint8
+	Addrs                 []AddrRange
 	Conns, Packets, Bytes uint64
 	Backends              []BackendStats
 }

@@ -456,7 +456,8 @@ func (e *Engine) Stats() Stats {
 	}
 	for i := range snap.services {
 		svc := &snap.services[i]
-		ss := ServiceStats{ID: svc.id, Name: svc.name, Scheduler: svc.sched.Algorithm().String(), Persistence: svc.persistence}
+		ss := ServiceStats{ID: svc.id, Name: svc.name, Scheduler: svc.sched.Algorithm().String(),
+			Persistence: svc.persistence, Proto: svc.proto, Addrs: svc.addrs}
 		for _, rt := range e.workers {
 			if sv := rt.stats.svc.Load(); sv != nil && int(svc.id) < len(*sv) {
 				c := &(*sv)[svc.id]

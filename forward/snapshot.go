@@ -140,6 +140,8 @@ type service struct {
 	persistence time.Duration
 	granularity sched.Granularity
 	onePacket   bool
+	proto       uint8
+	addrs       []AddrRange
 }
 
 type backend struct {
@@ -207,6 +209,8 @@ func (s *Snapshot) addService(spec ServiceSpec, router Router, counters Counters
 		persistence: spec.Persistence,
 		granularity: spec.Granularity,
 		onePacket:   spec.OnePacket && spec.Proto == 17,
+		proto:       spec.Proto,
+		addrs:       spec.Addrs,
 	}
 	idx := int32(len(s.services))
 	var sb []sched.Backend

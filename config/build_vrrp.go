@@ -226,6 +226,7 @@ type instOpts struct {
 	authType             token
 	hasAuthBlock         bool
 	vridSet              bool
+	stateGiven           bool
 }
 
 func (b *builder) instance(n *node) {
@@ -253,6 +254,7 @@ func (b *builder) instance(n *node) {
 		b.once(&seen, s)
 		switch kw {
 		case "state":
+			o.stateGiven = true
 			if t, ok := b.single(s); ok {
 				switch strings.ToUpper(t.text) {
 				case "MASTER":

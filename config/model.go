@@ -190,7 +190,7 @@ type TrackScript struct {
 type Instance struct {
 	Pos       Pos
 	Name      string
-	State     State // initial state; BACKUP unless MASTER is given
+	State     State // initial state: BACKUP unless MASTER is given, or priority 255 and no state
 	Interface string
 	VRID      int // virtual_router_id 1..255
 	Priority  int // 1..255, default 100; 255 is the address owner

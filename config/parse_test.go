@@ -184,6 +184,7 @@ func TestVRRPFindings(t *testing.T) {
 		{name: "unknown track_script", extra: " track_script {\n  chk_nginx\n }", diags: []string{"t.conf:5:3: error: vrrp_instance VI: track_script chk_nginx names no vrrp_script"}},
 		{name: "bad VIP", extra: " virtual_ipaddress {\n  198.18.0.300/24\n }", diags: []string{`t.conf:5:3: error: virtual_ipaddress: "198.18.0.300/24" is not an IPv4 or IPv6 address with an optional /prefix`}},
 		{name: "VIP options", extra: " virtual_ipaddress {\n  198.18.0.11/24 dev eth1 scope site label eth1:1 brd +\n }"},
+		{name: "owner without state starts MASTER", extra: " priority 255"},
 		{name: "bad state", extra: " state SLAVE", diags: []string{`t.conf:4:8: error: state: "SLAVE" is not MASTER or BACKUP`}},
 		{name: "v2 advert_int is whole seconds", extra: " advert_int 0.5", diags: []string{"t.conf:4:13: warning: vrrp_instance VI: VRRPv2 advert_int must be whole seconds; 0.5 rounded to 1"}},
 		{name: "virtual_routes refused", extra: " virtual_routes {\n  198.18.5.0/24 via 198.18.0.1\n }", diags: []string{"t.conf:4:2: error: virtual_routes is not supported by govs: govs does not install routes or rules; the master would not route as configured"}},

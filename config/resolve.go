@@ -115,6 +115,12 @@ func (b *builder) resolveInstance(in *Instance, o *instOpts) {
 		}
 	}
 
+	// The address owner starts as master when no state is given, as
+	// keepalived's vrrp_complete_instance does.
+	if !o.stateGiven && in.Priority == 255 {
+		in.State = StateMaster
+	}
+
 	// Preemption.
 	if in.Priority == 255 && !in.Preempt {
 		b.r.warnf(o.nopreempt.pos, "%s: nopreempt does not work with priority 255 (the address owner); it is ignored, as keepalived does", name)

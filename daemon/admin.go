@@ -37,6 +37,8 @@ type Status struct {
 	Services   int       `json:"services"`
 	Instances  int       `json:"instances"`
 	Verdicts   map[string]uint64
+	// VRRP is each instance's state: "MASTER priority 150".
+	VRRP map[string]string `json:"vrrp,omitempty"`
 }
 
 type adminServer struct {
@@ -105,18 +107,30 @@ func (d *Daemon) answer(req request) Reply {
 	switch req.Command {
 	case "stats":
 		d.mu.Lock()
-		st := d.engine.Stats()
+		var st forward.Stats
+		if d.engine != nil {
+			st = d.engine.Stats()
+		}
 		r := d.rates.snapshot()
 		d.mu.Unlock()
 		return Reply{Stats: &st, Rates: &r}
 	case "status":
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		st := d.engine.Stats()
-		return Reply{Status: &Status{
+		status := &Status{
 			ConfigFile: d.opts.ConfigFile, Interface: d.iface, Started: d.started,
-			Services: len(d.cfg.VirtualServers), Instances: len(d.cfg.Instances), Verdicts: st.Verdicts,
-		}}
+			Services: len(d.cfg.VirtualServers), Instances: len(d.cfg.Instances),
+		}
+		if d.engine != nil {
+			status.Verdicts = d.engine.Stats().Verdicts
+		}
+		if d.vrrp != nil {
+			status.VRRP = map[string]string{}
+			for name, st := range d.vrrp.States() {
+				status.VRRP[name] = fmt.Sprintf("%s priority %d", st.State, st.Priority)
+			}
+		}
+		return Reply{Status: status}
 	case "reload":
 		if err := d.Reload(); err != nil {
 			return Reply{Error: err.Error()}

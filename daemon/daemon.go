@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/govs-lb/govs/config"
 	"github.com/govs-lb/govs/forward"
+	"github.com/govs-lb/govs/vrrp"
 )
 
 // Options configure a Daemon.
@@ -57,7 +59,8 @@ type Daemon struct {
 	mu     sync.Mutex
 	cfg    *config.Config
 	ids    *ids
-	engine *forward.Engine
+	engine *forward.Engine // nil when the file has no virtual server
+	vrrp   *vrrp.Manager   // nil when the file has no vrrp_instance
 	iface  string
 	rates  rateBook
 }
@@ -96,68 +99,180 @@ func (d *Daemon) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// Run runs the data plane and the admin socket until ctx is done, then
-// stops them, removing every rule it installed.
+// Run runs the data plane, the VRRP instances and the admin socket until
+// ctx is done, then stops them: masters hand over (priority 0 adverts), the
+// VIPs and every nftables rule go. A file with only vrrp_instance blocks
+// runs VRRP alone, as keepalived --vrrp does.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var vrrpErr error
+
 	d.mu.Lock()
-	specs, err := serviceSpecs(d.cfg, d.ids, nil)
+	cfg := d.cfg
+	if len(cfg.Instances) > 0 {
+		// VRRP's sockets and netlink handles work in this thread's network
+		// namespace, whichever goroutine runs them later.
+		nsFD := -1
+		if ns, err := os.Open("/proc/thread-self/ns/net"); err == nil {
+			defer ns.Close()
+			nsFD = int(ns.Fd())
+		}
+		network, err := vrrp.SystemNetwork(nsFD)
+		if err != nil {
+			d.mu.Unlock()
+			return fmt.Errorf("vrrp: %w", err)
+		}
+		d.vrrp = vrrp.NewManager(&vrrp.Options{
+			Network: network,
+			Logger:  d.log.With("part", "vrrp"),
+			Scripts: vrrp.SystemScripts(vrrp.ScriptOptions{
+				User: cfg.Global.ScriptUser, Group: cfg.Global.ScriptGroup, Security: cfg.Global.ScriptSecurity,
+			}),
+		})
+		if err := d.vrrp.Update(cfg); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+	}
+	if len(cfg.VirtualServers) > 0 || d.opts.Interface != "" {
+		if err := d.startEngineLocked(cfg); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+	}
+	d.warnNotYet(cfg)
+	d.mu.Unlock()
+
+	if d.vrrp != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			vrrpErr = d.vrrp.Run(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			d.followVRRP(ctx)
+		}()
+	}
+	admin, err := d.listen()
 	if err != nil {
-		d.mu.Unlock()
+		d.log.Warn("admin socket not available: govs list, status and reload will not reach this daemon", "socket", d.opts.Socket, "err", err)
+	}
+	if d.engine != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.sampleRates(ctx)
+		}()
+	}
+	<-ctx.Done()
+	if admin != nil {
+		admin.close()
+	}
+	wg.Wait() // VRRP has handed over and removed its addresses
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.engine != nil {
+		err = d.engine.Stop()
+	}
+	err = errors.Join(err, vrrpErr)
+	d.log.Info("stopped", "err", err)
+	return err
+}
+
+// startEngineLocked starts the data plane for cfg's virtual servers.
+func (d *Daemon) startEngineLocked(cfg *config.Config) error {
+	specs, err := serviceSpecs(cfg, d.ids, nil)
+	if err != nil {
 		return err
 	}
-	if d.iface, err = d.pickInterface(specs); err != nil {
-		d.mu.Unlock()
+	if d.iface, err = d.pickInterface(cfg, specs); err != nil {
 		return err
 	}
-	d.warnNotYet(d.cfg)
 	e, err := forward.NewEngine(&forward.EngineConfig{
 		Interface:    d.iface,
 		Workers:      d.opts.Workers,
 		ConnCapacity: d.opts.ConnCapacity,
 		Timeouts: forward.Timeouts{
-			TCP:    d.cfg.Global.LVSTimeouts.TCP,
-			TCPFin: d.cfg.Global.LVSTimeouts.TCPFin,
-			UDP:    d.cfg.Global.LVSTimeouts.UDP,
+			TCP:    cfg.Global.LVSTimeouts.TCP,
+			TCPFin: cfg.Global.LVSTimeouts.TCPFin,
+			UDP:    cfg.Global.LVSTimeouts.UDP,
 		},
-		Logger: d.log,
+		Logger: d.log.With("part", "forward"),
 	})
 	if err != nil {
-		d.mu.Unlock()
 		return err
 	}
 	d.engine = e
-	if err := e.Update(specs); err != nil {
-		d.mu.Unlock()
+	active := d.activeSpecs(cfg, specs)
+	if err := e.Update(active); err != nil {
 		return errors.Join(err, e.Stop())
 	}
 	if err := e.Start(); err != nil {
-		d.mu.Unlock()
 		return errors.Join(err, e.Stop())
 	}
-	d.mu.Unlock()
-	d.log.Info("forwarding", "interface", d.iface, "services", len(specs), "config", d.opts.ConfigFile)
+	d.log.Info("forwarding", "interface", d.iface, "services", len(specs), "active", len(active), "config", d.opts.ConfigFile)
+	return nil
+}
 
-	admin, err := d.listen()
+// followVRRP gives the data plane the services of the VIPs this node
+// holds, whenever an instance changes state.
+func (d *Daemon) followVRRP(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.vrrp.Changes():
+		}
+		d.mu.Lock()
+		if d.engine != nil {
+			if err := d.refreshLocked(d.cfg); err != nil {
+				d.log.Error("updating the data plane after a VRRP change failed", "err", err)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+// refreshLocked gives the engine the services of cfg that are active now.
+func (d *Daemon) refreshLocked(cfg *config.Config) error {
+	specs, err := serviceSpecs(cfg, d.ids, nil)
 	if err != nil {
-		d.log.Warn("admin socket not available: govs list, status and reload will not reach this daemon", "socket", d.opts.Socket, "err", err)
+		return err
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.sampleRates(ctx)
-	}()
-	<-ctx.Done()
-	if admin != nil {
-		admin.close()
+	return d.engine.Update(d.activeSpecs(cfg, specs))
+}
+
+// activeSpecs keeps the services this node forwards now: those whose
+// addresses are VIPs of a VRRP instance in MASTER state, and those whose
+// addresses no instance manages (always forwarded, as IPVS does).
+func (d *Daemon) activeSpecs(cfg *config.Config, specs []forward.ServiceSpec) []forward.ServiceSpec {
+	if d.vrrp == nil {
+		return specs
 	}
-	wg.Wait()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	err = d.engine.Stop()
-	d.log.Info("stopped", "err", err)
-	return err
+	managed := map[netip.Addr]string{}
+	for _, in := range cfg.Instances {
+		for _, v := range append(append([]config.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
+			managed[v.Prefix.Addr()] = in.Name
+		}
+	}
+	states := d.vrrp.States()
+	var out []forward.ServiceSpec
+	for _, s := range specs {
+		keep := true
+		for _, r := range s.Addrs {
+			if in, ok := managed[r.First]; ok {
+				keep = keep && states[in].State == vrrp.StateMaster
+			}
+		}
+		if keep {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Reload reads the configuration again and gives the data plane the new
@@ -170,41 +285,58 @@ func (d *Daemon) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	specs, err := serviceSpecs(cfg, d.ids, nil)
-	if err != nil {
-		return err
+	if d.vrrp != nil {
+		if err := d.vrrp.Update(cfg); err != nil {
+			d.log.Error("reload refused", "err", err)
+			return err
+		}
 	}
-	if d.engine == nil {
-		d.cfg = cfg
-		return nil
-	}
-	if err := d.engine.Update(specs); err != nil {
-		d.log.Error("reload failed; the old configuration stays", "err", err)
-		return err
+	if d.engine != nil {
+		if err := d.refreshLocked(cfg); err != nil {
+			d.log.Error("reload failed; the old configuration stays", "err", err)
+			return err
+		}
 	}
 	d.cfg = cfg
 	d.warnNotYet(cfg)
-	d.log.Info("reloaded", "services", len(specs))
+	d.log.Info("reloaded", "virtual_servers", len(cfg.VirtualServers), "instances", len(cfg.Instances))
 	return nil
 }
 
 // pickInterface returns the interface the data plane works on: the one
 // given, or the one holding every virtual address's subnet.
-func (d *Daemon) pickInterface(specs []forward.ServiceSpec) (string, error) {
+func (d *Daemon) pickInterface(cfg *config.Config, specs []forward.ServiceSpec) (string, error) {
 	if d.opts.Interface != "" {
 		return d.opts.Interface, nil
+	}
+	// A VIP's interface is its VRRP instance's (the VIP may not be on it
+	// yet: this node may be a backup); otherwise the interface whose
+	// subnet holds the address.
+	vipIf := map[netip.Addr]string{}
+	for _, in := range cfg.Instances {
+		for _, v := range append(append([]config.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
+			ifname := v.Dev
+			if ifname == "" {
+				ifname = in.Interface
+			}
+			vipIf[v.Prefix.Addr()] = ifname
+		}
 	}
 	var name string
 	var first netip.Addr
 	for _, a := range vipAddrs(specs) {
-		ifi, err := forward.InterfaceForAddr(a)
-		if err != nil {
-			return "", fmt.Errorf("virtual address %s: %w (give --interface)", a, err)
+		ifname, ok := vipIf[a]
+		if !ok {
+			ifi, err := forward.InterfaceForAddr(a)
+			if err != nil {
+				return "", fmt.Errorf("virtual address %s: %w (give --interface)", a, err)
+			}
+			ifname = ifi.Name
 		}
-		if name != "" && ifi.Name != name {
-			return "", fmt.Errorf("virtual addresses %s and %s are on interfaces %s and %s; govs works on one interface (give --interface)", first, a, name, ifi.Name)
+		if name != "" && ifname != name {
+			return "", fmt.Errorf("virtual addresses %s and %s are on interfaces %s and %s; govs works on one interface (give --interface)", first, a, name, ifname)
 		}
-		name, first = ifi.Name, a
+		name, first = ifname, a
 	}
 	if name == "" {
 		return "", errors.New("the configuration has no virtual server (give --interface to run anyway)")
@@ -223,8 +355,5 @@ func (d *Daemon) warnNotYet(cfg *config.Config) {
 	}
 	if checks > 0 {
 		d.log.Warn("health checkers are not running yet in this version: every real server counts as up", "checkers", checks)
-	}
-	if len(cfg.Instances) > 0 {
-		d.log.Warn("VRRP is not running yet in this version: govs forwards as the master would, and does not manage the virtual addresses", "instances", len(cfg.Instances))
 	}
 }

@@ -156,3 +156,138 @@ func TestRunDR(t *testing.T) {
 		t.Errorf("admin socket left behind")
 	}
 }
+
+const pairConf = `vrrp_instance VI {
+    @lb1 state MASTER
+    @lb1 priority 150
+    @lb2 state BACKUP
+    @lb2 priority 100
+    interface lan
+    virtual_router_id 51
+    version 3
+    advert_int 0.5
+    virtual_ipaddress {
+        %s/32 dev lan
+    }
+}
+virtual_server %s 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+%s}
+`
+
+// TestRunPair is the seed's redundancy with two govs: the master forwards,
+// the backup holds no VIP and forwards nothing; when the master stops, the
+// backup takes the VIP and the client's connections go on through it.
+func TestRunPair(t *testing.T) {
+	lab := netsimtest.New(t)
+	lan, err := lab.AddSegment("lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosts := map[string]*netsim.Host{}
+	for _, name := range []string{"c1", "lb1", "lb2", "r1", "r2"} {
+		h, err := lab.AddHost(name)
+		must(err)
+		if strings.HasPrefix(name, "lb") {
+			must(h.EnableForwarding())
+		}
+		_, err = h.Join(lan)
+		must(err)
+		hosts[name] = h
+	}
+	vip := netsim.VIP4(1)
+	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	var rs []netip.Addr
+	for _, n := range []string{"r1", "r2"} {
+		must(hosts[n].DRRealServer(vip))
+		_, err := hosts[n].StartHTTPServer(":80")
+		must(err)
+		rs = append(rs, hosts[n].Addr4("lan"))
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(pairConf, vip, vip, realServers(rs...))), 0o644))
+
+	type running struct {
+		socket string
+		cancel context.CancelFunc
+		done   chan error
+	}
+	start := func(name string) *running {
+		r := &running{socket: filepath.Join(dir, name+".sock"), done: make(chan error, 1)}
+		d, err := New(Options{ConfigFile: conf, ConfigID: name, Socket: r.socket, Workers: 1, ConnCapacity: 1 << 12, Logger: netsimtest.Logger(t)})
+		must(err)
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		go func() { r.done <- hosts[name].Do(func() error { return d.Run(ctx) }) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-r.done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop", name)
+			}
+		})
+		return r
+	}
+	lb1, lb2 := start("lb1"), start("lb2")
+	state := func(r *running) string {
+		c, cl := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cl()
+		rep, err := Ask(c, r.socket, "status")
+		if err != nil {
+			return err.Error()
+		}
+		return rep.Status.VRRP["VI"]
+	}
+	netsimtest.Eventually(t, 10*time.Second, func() error {
+		if s := state(lb1); !strings.HasPrefix(s, "MASTER") {
+			return fmt.Errorf("lb1 is %q", s)
+		}
+		if s := state(lb2); !strings.HasPrefix(s, "BACKUP") {
+			return fmt.Errorf("lb2 is %q", s)
+		}
+		return nil
+	})
+	ctx := func() context.Context {
+		c, cl := context.WithTimeout(context.Background(), 10*time.Second)
+		t.Cleanup(cl)
+		return c
+	}
+	tally, err := hosts["c1"].HTTPTally(ctx(), netip.AddrPortFrom(vip, 80), 20)
+	must(err)
+	if tally["r1"] != 10 || tally["r2"] != 10 {
+		t.Errorf("through lb1: %v", tally)
+	}
+	// The master stops: it hands over with a priority 0 advert.
+	lb1.cancel()
+	if err := <-lb1.done; err != nil {
+		t.Errorf("lb1: %v", err)
+	}
+	lb1.done <- nil // for the cleanup
+	netsimtest.Eventually(t, 5*time.Second, func() error {
+		if s := state(lb2); !strings.HasPrefix(s, "MASTER") {
+			return fmt.Errorf("lb2 is %q", s)
+		}
+		return nil
+	})
+	tally, err = hosts["c1"].HTTPTally(ctx(), netip.AddrPortFrom(vip, 80), 20)
+	must(err)
+	if tally["r1"] != 10 || tally["r2"] != 10 {
+		t.Errorf("through lb2 after failover: %v", tally)
+	}
+	// The client's neighbour entry for the VIP is lb2's.
+	mac, err := hosts["c1"].Neighbor("lan", vip)
+	must(err)
+	if mac.String() != hosts["lb2"].Link("lan").MAC.String() {
+		t.Errorf("client's ARP entry for the VIP is %v, want lb2's %v", mac, hosts["lb2"].Link("lan").MAC)
+	}
+}

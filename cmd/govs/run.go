@@ -134,6 +134,14 @@ func status(args []string, stdout, stderr io.Writer) int {
 	for _, v := range verdicts {
 		fmt.Fprintf(stdout, "packets    %-22s %d\n", v, s.Verdicts[v])
 	}
+	names := make([]string, 0, len(s.VRRP))
+	for n := range s.VRRP {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(stdout, "vrrp       %-22s %s\n", n, s.VRRP[n])
+	}
 	return exitOK
 }
 

@@ -1,8 +1,8 @@
 // Command demo builds a small network in namespaces and runs govs in it:
-// clients, a balancer running bin/govs on a keepalived.conf, and three
-// direct-routing real servers that say who they are. It shows the traffic
-// spread, govs list, a reload, and stops by itself. Run it as root with
-// make demo.
+// clients, two balancers running bin/govs on one keepalived.conf as a VRRP
+// master/backup pair, and three direct-routing real servers that say who
+// they are. It shows the traffic spread, govs list, a failover, a reload,
+// and stops by itself. Run it as root with make demo.
 package main
 
 import (
@@ -23,10 +23,28 @@ import (
 )
 
 // conf is the demo's keepalived.conf: the seed's HTTP example, corrected,
-// on the lab's addresses (198.18.1.0/24 for the hosts, 198.19.0.1 the VIP).
+// on the lab's addresses (198.18.1.0/24 for the hosts, 198.19.0.1 the VIP),
+// with @lb1/@lb2 lines for the two balancers (govs run -i lb1 or -i lb2).
 const conf = `! govs demo: the seed's HTTP example on the lab's addresses.
 global_defs {
-    router_id demo-lb
+    @lb1 router_id demo-lb1
+    @lb2 router_id demo-lb2
+}
+vrrp_instance VI_1 {
+    @lb1 state MASTER
+    @lb1 priority 150
+    @lb2 state BACKUP
+    @lb2 priority 100
+    interface lan
+    virtual_router_id 10
+    advert_int 1
+    authentication {
+        auth_type AH
+        auth_pass govsdemo
+    }
+    virtual_ipaddress {
+        %[1]s/32 dev lan
+    }
 }
 virtual_server_group WEB {
     %[1]s 80
@@ -80,20 +98,21 @@ func run(govs string, requests int) error {
 		fmt.Println("\nThe lab is gone: namespaces, links, processes and nftables rules.")
 	}()
 
-	step("building the lab: 2 clients, 1 balancer, 3 real servers on one segment")
+	step("building the lab: 2 clients, 2 balancers, 3 real servers on one segment")
 	lan, err := lab.AddSegment("lan")
 	if err != nil {
 		return err
 	}
 	vip := netsim.VIP4(1)
 	hosts := map[string]*netsim.Host{}
-	for _, name := range []string{"client1", "client2", "lb", "r1", "r2", "r3"} {
+	for _, name := range []string{"client1", "client2", "lb1", "lb2", "r1", "r2", "r3"} {
 		h, err := lab.AddHost(name)
 		if err != nil {
 			return err
 		}
-		if name == "lb" {
-			// The seed's balancer: ip_forward=1, the VIP on its interface.
+		if strings.HasPrefix(name, "lb") {
+			// The seed's balancers: ip_forward=1; VRRP puts the VIP on
+			// the master's interface.
 			if err := h.EnableForwarding(); err != nil {
 				return err
 			}
@@ -104,9 +123,6 @@ func run(govs string, requests int) error {
 		}
 		hosts[name] = h
 		fmt.Printf("    %-8s %s  %s\n", name, l.Addr4, l.MAC)
-	}
-	if err := hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)); err != nil {
-		return err
 	}
 	var web, dns strings.Builder
 	for _, name := range []string{"r1", "r2", "r3"} {
@@ -128,7 +144,7 @@ func run(govs string, requests int) error {
 			return err
 		}
 	}
-	fmt.Printf("    VIP %s on lb; real servers answer clients directly (DR)\n", vip)
+	fmt.Printf("    VIP %s, held by the VRRP master; real servers answer clients directly (DR)\n", vip)
 
 	dir := lab.Dir()
 	cfgPath := filepath.Join(dir, "keepalived.conf")
@@ -138,29 +154,56 @@ func run(govs string, requests int) error {
 	if err := write(web.String()); err != nil {
 		return err
 	}
-	socket := filepath.Join(dir, "govs.sock")
-	lb := hosts["lb"]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	step("govs check -f keepalived.conf")
-	out, err := lb.Run(ctx, govs, "check", "-v", "-f", cfgPath)
+	step("govs check -v -f keepalived.conf -i lb1")
+	out, err := hosts["lb1"].Run(ctx, govs, "check", "-v", "-i", "lb1", "-f", cfgPath)
 	fmt.Print(indent(string(out)))
 	if err != nil {
 		return fmt.Errorf("govs check: %w", err)
 	}
 
-	step("govs run -f keepalived.conf  (on lb)")
-	p, err := lb.Start(govs, "run", "-f", cfgPath, "-socket", socket, "-workers", "2")
-	if err != nil {
-		return err
+	step("govs run on lb1 (-i lb1: MASTER, priority 150) and lb2 (-i lb2: BACKUP, priority 100)")
+	type balancer struct {
+		host   *netsim.Host
+		socket string
+		proc   *netsim.Process
 	}
-	defer p.Stop()
-	if err := waitFor(ctx, func() error {
-		_, err := lb.Run(ctx, govs, "status", "-socket", socket)
-		return err
-	}); err != nil {
-		return fmt.Errorf("govs did not come up: %w\n%s", err, p.Log())
+	lbs := map[string]*balancer{}
+	for _, name := range []string{"lb1", "lb2"} {
+		b := &balancer{host: hosts[name], socket: filepath.Join(dir, name+".sock")}
+		b.proc, err = b.host.Start(govs, "run", "-f", cfgPath, "-i", name, "-socket", b.socket, "-workers", "1")
+		if err != nil {
+			return err
+		}
+		defer b.proc.Stop()
+		lbs[name] = b
+	}
+	status := func(b *balancer) (string, error) {
+		out, err := b.host.Run(ctx, govs, "status", "-socket", b.socket)
+		return string(out), err
+	}
+	waitMaster := func(b *balancer) error {
+		return waitFor(ctx, func() error {
+			s, err := status(b)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(s, "VI_1 ") || !strings.Contains(s, "MASTER") {
+				return errors.New("not master yet")
+			}
+			return nil
+		})
+	}
+	start := time.Now()
+	if err := waitMaster(lbs["lb1"]); err != nil {
+		return fmt.Errorf("lb1 did not become master: %w\n%s", err, lbs["lb1"].proc.Log())
+	}
+	fmt.Printf("    lb1 is MASTER after %.1f s (3 advert intervals and its skew, as keepalived waits)\n", time.Since(start).Seconds())
+	for _, name := range []string{"lb1", "lb2"} {
+		s, _ := status(lbs[name])
+		fmt.Printf("    %s: %s\n", name, vrrpLine(s))
 	}
 
 	round := func() error {
@@ -175,7 +218,7 @@ func run(govs string, requests int) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("    client1: %d UDP flows to %s:53 (sh), %d of %d datagrams echoed\n", 100, vip, res.Received, res.Sent)
+		fmt.Printf("    client1: 100 UDP flows to %s:53 (sh: one client, one real server), %d of %d datagrams echoed\n", vip, res.Received, res.Sent)
 		return nil
 	}
 	step("clients send HTTP requests (a connection each) and UDP flows to the VIP")
@@ -183,16 +226,32 @@ func run(govs string, requests int) error {
 		return err
 	}
 
-	step("govs list  (as ipvsadm -Ln)")
-	if err := show(ctx, lb, govs, "list", "-socket", socket); err != nil {
+	step("govs list on lb1  (as ipvsadm -Ln)")
+	if err := show(ctx, hosts["lb1"], govs, "list", "-socket", lbs["lb1"].socket); err != nil {
 		return err
 	}
-	step("govs list --stats  (as ipvsadm -Ln --stats)")
-	if err := show(ctx, lb, govs, "list", "--stats", "-socket", socket); err != nil {
+	step("govs list --stats on lb1  (as ipvsadm -Ln --stats)")
+	if err := show(ctx, hosts["lb1"], govs, "list", "--stats", "-socket", lbs["lb1"].socket); err != nil {
 		return err
 	}
 
-	step("r1 leaves keepalived.conf; govs reload")
+	step("failover: govs on lb1 stops (SIGTERM); it hands over with a priority 0 advert")
+	start = time.Now()
+	if err := lbs["lb1"].proc.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := waitMaster(lbs["lb2"]); err != nil {
+		return fmt.Errorf("lb2 did not take over: %w\n%s", err, lbs["lb2"].proc.Log())
+	}
+	fmt.Printf("    lb2 is MASTER %.2f s later (its skew time)\n", time.Since(start).Seconds())
+	if mac, err := hosts["client1"].Neighbor("lan", vip); err == nil {
+		fmt.Printf("    client1's ARP entry for %s: %s (lb2's MAC, from its gratuitous ARPs)\n", vip, mac)
+	}
+	if err := round(); err != nil {
+		return err
+	}
+
+	step("r1 leaves keepalived.conf; govs reload on lb2")
 	var webNoR1 strings.Builder
 	for _, name := range []string{"r2", "r3"} {
 		webNoR1.WriteString(realServer(hosts[name].Addr4("lan"), 80))
@@ -200,26 +259,38 @@ func run(govs string, requests int) error {
 	if err := write(webNoR1.String()); err != nil {
 		return err
 	}
-	if err := show(ctx, lb, govs, "reload", "-socket", socket); err != nil {
+	if err := show(ctx, hosts["lb2"], govs, "reload", "-socket", lbs["lb2"].socket); err != nil {
 		return err
 	}
 	if err := round(); err != nil {
 		return err
 	}
 
-	step("stopping govs (SIGTERM): it removes its nftables rules")
-	if err := p.Signal(syscall.SIGTERM); err != nil {
+	step("stopping govs on lb2: it removes the VIP and its nftables rules")
+	if err := lbs["lb2"].proc.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		return errors.New("govs did not stop")
+	for _, name := range []string{"lb1", "lb2"} {
+		select {
+		case <-lbs[name].proc.Done():
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("govs on %s did not stop", name)
+		}
 	}
-	out, _ = lb.Run(ctx, "nft", "list", "tables")
-	fmt.Printf("    nftables tables left on lb: %q\n", strings.TrimSpace(string(out)))
-	fmt.Print("\n    govs log:\n" + indent(p.Log()))
+	out, _ = hosts["lb2"].Run(ctx, "nft", "list", "tables")
+	fmt.Printf("    nftables tables left on lb2: %q\n", strings.TrimSpace(string(out)))
+	fmt.Print("\n    govs log of lb2:\n" + indent(lbs["lb2"].proc.Log()))
 	return nil
+}
+
+// vrrpLine picks the vrrp line of govs status's output.
+func vrrpLine(status string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if strings.HasPrefix(l, "vrrp") {
+			return strings.Join(strings.Fields(l)[1:], " ")
+		}
+	}
+	return "?"
 }
 
 func show(ctx context.Context, h *netsim.Host, name string, args ...string) error {

@@ -59,7 +59,9 @@ type workerRT struct {
 	rx    rxInfo
 	vnet  bool
 	fn    func(*RxFrame)
-	err   atomic.Pointer[error] // the last transmit error, for logs
+	// lastTxLog is when the worker last logged a transmit error: at most
+	// one line every txLogEvery, however many frames the kernel refuses.
+	lastTxLog time.Time
 	// snap is the engine's: a worker looks at it for every frame (one
 	// atomic load), so that a frame handled after Update returns sees the
 	// new snapshot.
@@ -185,7 +187,6 @@ func (e *Engine) newWorker(i int, group uint16) (*workerRT, error) {
 		templates: e.templates,
 		neigh:     e.neigh,
 		tx:        tx,
-		txIfindex: e.iface.Index,
 		rxMAC:     e.iface.MAC,
 		vnetTx:    true,
 		counter:   &e.counters,
@@ -195,6 +196,9 @@ func (e *Engine) newWorker(i int, group uint16) (*workerRT, error) {
 	rt.w.setSnapshot(e.snap.Load())
 	return rt, nil
 }
+
+// txLogEvery bounds how often a worker logs transmit errors.
+const txLogEvery = 10 * time.Second
 
 // dropAll is a classic BPF program that accepts nothing: rings start with
 // it until Update gives the services.
@@ -261,8 +265,9 @@ func (e *Engine) run(rt *workerRT) {
 			continue
 		}
 		if n > 0 {
-			if _, err := rt.tx.Flush(); err != nil {
-				rt.err.Store(&err)
+			if _, err := rt.tx.Flush(); err != nil && time.Since(rt.lastTxLog) > txLogEvery {
+				rt.lastTxLog = time.Now()
+				e.log.Warn("the kernel refused frames (counted in tx-dropped)", "cpu", rt.cpu, "err", err)
 			}
 		}
 		w.conns.Sweep(w.now, sweepSlots)

@@ -106,7 +106,6 @@ type worker struct {
 	templates *sched.Templates
 	neigh     neighborTable
 	tx        sender
-	txIfindex int
 	// rxMAC and rxIfindex are the capture interface's: ICMP errors go
 	// back there, to the client.
 	rxMAC   [6]byte

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -178,5 +177,5 @@ func BenchmarkEngineHTTP(b *testing.B) {
 	b.ReportMetric(viaGovs, "govs-conn/s")
 	b.ReportMetric(direct, "direct-conn/s")
 	b.ReportMetric(viaGovs/direct, "ratio")
-	b.Log(fmt.Sprintf("HTTP connections: through govs DR %.0f/s, direct %.0f/s: ratio %.2f", viaGovs, direct, viaGovs/direct))
+	b.Logf("HTTP connections: through govs DR %.0f/s, direct %.0f/s: ratio %.2f", viaGovs, direct, viaGovs/direct)
 }

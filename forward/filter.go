@@ -64,10 +64,6 @@ const (
 	// filterAccept is what the program returns for a frame it takes: the
 	// number of bytes to keep, here all of them.
 	filterAccept = 0xffffffff
-	// filterPrologueLen is the number of instructions that check the
-	// packet type and the offloaded VLAN tag: BPF extensions that the
-	// x/net/bpf virtual machine of the tests does not implement.
-	filterPrologueLen = 6
 )
 
 // Offsets in an untagged Ethernet frame.

@@ -12,6 +12,11 @@ import (
 // filterVM returns a VM running prog without its prologue (the packet type
 // and offloaded VLAN checks use BPF extensions the VM does not implement;
 // the ring tests check them in the kernel).
+// filterPrologueLen is the number of instructions that check the packet
+// type and the offloaded VLAN tag: BPF extensions that the x/net/bpf
+// virtual machine of the tests does not implement.
+const filterPrologueLen = 6
+
 func filterVM(t testing.TB, prog []bpf.RawInstruction) *bpf.VM {
 	t.Helper()
 	insns, ok := bpf.Disassemble(prog)

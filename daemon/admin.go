@@ -39,6 +39,9 @@ type Status struct {
 	Verdicts   map[string]uint64
 	// VRRP is each instance's state: "MASTER priority 150".
 	VRRP map[string]string `json:"vrrp,omitempty"`
+	// Down lists the real servers the health checkers hold down, with
+	// why: "SERVICE REAL_SERVER" -> reason.
+	Down map[string]string `json:"down,omitempty"`
 }
 
 type adminServer struct {
@@ -123,6 +126,19 @@ func (d *Daemon) answer(req request) Reply {
 		}
 		if d.engine != nil {
 			status.Verdicts = d.engine.Stats().Verdicts
+		}
+		if d.checks != nil {
+			st := d.checks.State()
+			for _, name := range st.Services() {
+				for rs, r := range st.Service(name).Reals() {
+					if !r.Alive {
+						if status.Down == nil {
+							status.Down = map[string]string{}
+						}
+						status.Down[name+" "+rs.String()] = r.Reason
+					}
+				}
+			}
 		}
 		if d.vrrp != nil {
 			status.VRRP = map[string]string{}

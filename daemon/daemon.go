@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govs-lb/govs/check"
 	"github.com/govs-lb/govs/config"
 	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/vrrp"
@@ -61,6 +62,7 @@ type Daemon struct {
 	ids    *ids
 	engine *forward.Engine // nil when the file has no virtual server
 	vrrp   *vrrp.Manager   // nil when the file has no vrrp_instance
+	checks *check.Manager  // nil when the file has no virtual server
 	iface  string
 	rates  rateBook
 }
@@ -137,26 +139,45 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	var checkErr error
 	if len(cfg.VirtualServers) > 0 || d.opts.Interface != "" {
+		do, release, err := namespaceRunner()
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		defer release()
+		d.checks = check.NewManager(&check.Options{Logger: d.log.With("part", "check"), Do: do})
+		if err := d.checks.Update(cfg); err != nil {
+			d.mu.Unlock()
+			return err
+		}
 		if err := d.startEngineLocked(cfg); err != nil {
 			d.mu.Unlock()
 			return err
 		}
 	}
-	d.warnNotYet(cfg)
 	d.mu.Unlock()
 
 	if d.vrrp != nil {
-		wg.Add(2)
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			vrrpErr = d.vrrp.Run(ctx)
 		}()
+	}
+	if d.checks != nil {
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.followVRRP(ctx)
+			checkErr = d.checks.Run(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.follow(ctx)
+	}()
 	admin, err := d.listen()
 	if err != nil {
 		d.log.Warn("admin socket not available: govs list, status and reload will not reach this daemon", "socket", d.opts.Socket, "err", err)
@@ -178,14 +199,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.engine != nil {
 		err = d.engine.Stop()
 	}
-	err = errors.Join(err, vrrpErr)
+	err = errors.Join(err, vrrpErr, checkErr)
 	d.log.Info("stopped", "err", err)
 	return err
 }
 
 // startEngineLocked starts the data plane for cfg's virtual servers.
 func (d *Daemon) startEngineLocked(cfg *config.Config) error {
-	specs, err := serviceSpecs(cfg, d.ids, nil)
+	specs, err := serviceSpecs(cfg, d.ids, d.healthLocked())
 	if err != nil {
 		return err
 	}
@@ -218,28 +239,44 @@ func (d *Daemon) startEngineLocked(cfg *config.Config) error {
 	return nil
 }
 
-// followVRRP gives the data plane the services of the VIPs this node
-// holds, whenever an instance changes state.
-func (d *Daemon) followVRRP(ctx context.Context) {
+// follow gives the data plane a new snapshot whenever a VRRP instance
+// changes state or a health checker changes a real server.
+func (d *Daemon) follow(ctx context.Context) {
+	var vrrpChanges, checkChanges <-chan struct{}
+	if d.vrrp != nil {
+		vrrpChanges = d.vrrp.Changes()
+	}
+	if d.checks != nil {
+		checkChanges = d.checks.Changes()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.vrrp.Changes():
+		case <-vrrpChanges:
+		case <-checkChanges:
 		}
 		d.mu.Lock()
 		if d.engine != nil {
 			if err := d.refreshLocked(d.cfg); err != nil {
-				d.log.Error("updating the data plane after a VRRP change failed", "err", err)
+				d.log.Error("updating the data plane failed", "err", err)
 			}
 		}
 		d.mu.Unlock()
 	}
 }
 
+// healthLocked returns the health checkers' current view, or nil.
+func (d *Daemon) healthLocked() health {
+	if d.checks == nil {
+		return nil
+	}
+	return checkHealth{d.checks.State()}
+}
+
 // refreshLocked gives the engine the services of cfg that are active now.
 func (d *Daemon) refreshLocked(cfg *config.Config) error {
-	specs, err := serviceSpecs(cfg, d.ids, nil)
+	specs, err := serviceSpecs(cfg, d.ids, d.healthLocked())
 	if err != nil {
 		return err
 	}
@@ -291,6 +328,12 @@ func (d *Daemon) Reload() error {
 			return err
 		}
 	}
+	if d.checks != nil {
+		if err := d.checks.Update(cfg); err != nil {
+			d.log.Error("reload refused", "err", err)
+			return err
+		}
+	}
 	if d.engine != nil {
 		if err := d.refreshLocked(cfg); err != nil {
 			d.log.Error("reload failed; the old configuration stays", "err", err)
@@ -298,7 +341,6 @@ func (d *Daemon) Reload() error {
 		}
 	}
 	d.cfg = cfg
-	d.warnNotYet(cfg)
 	d.log.Info("reloaded", "virtual_servers", len(cfg.VirtualServers), "instances", len(cfg.Instances))
 	return nil
 }
@@ -342,18 +384,4 @@ func (d *Daemon) pickInterface(cfg *config.Config, specs []forward.ServiceSpec) 
 		return "", errors.New("the configuration has no virtual server (give --interface to run anyway)")
 	}
 	return name, nil
-}
-
-// warnNotYet says, once a load, what the configuration asks that this
-// version of govs does not do yet.
-func (d *Daemon) warnNotYet(cfg *config.Config) {
-	checks := 0
-	for _, vs := range cfg.VirtualServers {
-		for _, rs := range vs.RealServers {
-			checks += len(rs.Checkers)
-		}
-	}
-	if checks > 0 {
-		d.log.Warn("health checkers are not running yet in this version: every real server counts as up", "checkers", checks)
-	}
 }

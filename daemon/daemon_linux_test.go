@@ -291,3 +291,100 @@ func TestRunPair(t *testing.T) {
 		t.Errorf("client's ARP entry for the VIP is %v, want lb2's %v", mac, hosts["lb2"].Link("lan").MAC)
 	}
 }
+
+const checkConf = `virtual_server %s 80 {
+    delay_loop 0.3
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+%s}
+`
+
+// TestRunHealthCheck: an HTTP_GET failure takes a real server out of
+// rotation, and its recovery puts it back, as a client sees.
+func TestRunHealthCheck(t *testing.T) {
+	lab := netsimtest.New(t)
+	lan, err := lab.AddSegment("lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosts := map[string]*netsim.Host{}
+	for _, name := range []string{"c1", "lb", "r1", "r2"} {
+		h, err := lab.AddHost(name)
+		must(err)
+		if name == "lb" {
+			must(h.EnableForwarding())
+		}
+		_, err = h.Join(lan)
+		must(err)
+		hosts[name] = h
+	}
+	vip := netsim.VIP4(1)
+	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))
+	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	servers := map[string]*netsim.HTTPServer{}
+	var rsConf strings.Builder
+	for _, n := range []string{"r1", "r2"} {
+		must(hosts[n].DRRealServer(vip))
+		srv, err := hosts[n].StartHTTPServer(":80")
+		must(err)
+		servers[n] = srv
+		fmt.Fprintf(&rsConf, "    real_server %s 80 {\n        weight 1\n        HTTP_GET {\n            url {\n                path /\n            }\n            connect_timeout 0.5\n            retry 1\n            delay_before_retry 0.2\n        }\n    }\n", hosts[n].Addr4("lan"))
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(checkConf, vip, rsConf.String())), 0o644))
+	socket := filepath.Join(dir, "govs.sock")
+	d, err := New(Options{ConfigFile: conf, Socket: socket, Workers: 1, ConnCapacity: 1 << 12, Logger: netsimtest.Logger(t)})
+	must(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hosts["lb"].Do(func() error { return d.Run(ctx) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("run did not stop")
+		}
+	})
+	tallyCtx := func() context.Context {
+		c, cl := context.WithTimeout(context.Background(), 10*time.Second)
+		t.Cleanup(cl)
+		return c
+	}
+	spread := func(want map[string]int) error {
+		tally, err := hosts["c1"].HTTPTally(tallyCtx(), netip.AddrPortFrom(vip, 80), 10)
+		if err != nil {
+			return err
+		}
+		for name, n := range want {
+			if (n == 0) != (tally[name] == 0) {
+				return fmt.Errorf("tally %v", tally)
+			}
+		}
+		return nil
+	}
+	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 5, "r2": 5}) })
+
+	// r2's web server stops: its checker fails, r2 leaves the service.
+	must(servers["r2"].Close())
+	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 10, "r2": 0}) })
+	c, cl := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cl()
+	rep, err := Ask(c, socket, "status")
+	must(err)
+	if len(rep.Status.Down) != 1 {
+		t.Errorf("status lists %v as down", rep.Status.Down)
+	}
+	// It comes back: so does r2.
+	_, err = hosts["r2"].StartHTTPServer(":80")
+	must(err)
+	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 5, "r2": 5}) })
+}

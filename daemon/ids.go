@@ -38,6 +38,10 @@ func backendKey(svc string, rs *config.RealServer) string {
 	return svc + " " + rs.AddrPort().String()
 }
 
+func sorryKey(svc string, ss *config.SorryServer) string {
+	return svc + " sorry " + netip.AddrPortFrom(ss.Addr, ss.Port).String()
+}
+
 func (m *ids) take() (uint32, error) {
 	if m.next <= forward.MaxID {
 		m.next++

@@ -9,14 +9,22 @@ import (
 	"github.com/govs-lb/govs/sched"
 )
 
-// weights tells the current weight of a real server: the health checkers'
-// view. A nil weights gives every real server its configured weight, as
-// keepalived does for real servers without checkers.
-type weights func(vs *config.VirtualServer, rs *config.RealServer) uint32
+// health is the health checkers' view of the real servers. A nil health
+// gives every real server its configured weight, as keepalived does for
+// real servers without checkers.
+type health interface {
+	// real returns a real server's current weight, and whether it is in
+	// the service at all (a down real server without inhibit_on_failure
+	// is not).
+	real(vs *config.VirtualServer, rs *config.RealServer) (weight uint32, in bool)
+	// sorry reports whether the virtual server's sorry server is in
+	// service (its quorum is lost), and with what weight.
+	sorry(vs *config.VirtualServer) (weight uint32, in bool)
+}
 
 // serviceSpecs turns the configuration's virtual servers into the data
 // plane's service specs, with IDs from m.
-func serviceSpecs(cfg *config.Config, m *ids, w weights) ([]forward.ServiceSpec, error) {
+func serviceSpecs(cfg *config.Config, m *ids, h health) ([]forward.ServiceSpec, error) {
 	groups := map[string]*config.ServerGroup{}
 	for _, g := range cfg.ServerGroups {
 		groups[g.Name] = g
@@ -27,6 +35,9 @@ func serviceSpecs(cfg *config.Config, m *ids, w weights) ([]forward.ServiceSpec,
 		sk = append(sk, s)
 		for _, rs := range vs.RealServers {
 			bk = append(bk, backendKey(s, rs))
+		}
+		if vs.SorryServer != nil {
+			bk = append(bk, sorryKey(s, vs.SorryServer))
 		}
 	}
 	sids, bids, err := m.assign(sk, bk)
@@ -77,8 +88,11 @@ func serviceSpecs(cfg *config.Config, m *ids, w weights) ([]forward.ServiceSpec,
 		}
 		for _, rs := range vs.RealServers {
 			weight := uint32(rs.Weight)
-			if w != nil {
-				weight = w(vs, rs)
+			if h != nil {
+				var in bool
+				if weight, in = h.real(vs, rs); !in {
+					continue
+				}
 			}
 			spec.Backends = append(spec.Backends, forward.BackendSpec{
 				ID:         bids[backendKey(key, rs)],
@@ -87,6 +101,17 @@ func serviceSpecs(cfg *config.Config, m *ids, w weights) ([]forward.ServiceSpec,
 				LastWeight: uint32(rs.Weight),
 				Method:     method(rs.Method),
 			})
+		}
+		if ss := vs.SorryServer; ss != nil && h != nil {
+			if weight, in := h.sorry(vs); in {
+				spec.Backends = append(spec.Backends, forward.BackendSpec{
+					ID:         bids[sorryKey(key, ss)],
+					Addr:       ss.Addr,
+					Weight:     weight,
+					LastWeight: max(weight, 1),
+					Method:     method(ss.Method),
+				})
+			}
 		}
 		specs = append(specs, spec)
 	}

@@ -142,6 +142,14 @@ func status(args []string, stdout, stderr io.Writer) int {
 	for _, n := range names {
 		fmt.Fprintf(stdout, "vrrp       %-22s %s\n", n, s.VRRP[n])
 	}
+	down := make([]string, 0, len(s.Down))
+	for rs := range s.Down {
+		down = append(down, rs)
+	}
+	sort.Strings(down)
+	for _, rs := range down {
+		fmt.Fprintf(stdout, "down       %s: %s\n", rs, s.Down[rs])
+	}
 	return exitOK
 }
 

@@ -17,6 +17,7 @@ type health interface {
 	// the service at all (a down real server without inhibit_on_failure
 	// is not).
 	real(vs *config.VirtualServer, rs *config.RealServer) (weight uint32, in bool)
+
 	// sorry reports whether the virtual server's sorry server is in
 	// service (its quorum is lost), and with what weight.
 	sorry(vs *config.VirtualServer) (weight uint32, in bool)
@@ -87,18 +88,22 @@ func serviceSpecs(cfg *config.Config, m *ids, h health) ([]forward.ServiceSpec, 
 			}
 		}
 		for _, rs := range vs.RealServers {
-			weight := uint32(rs.Weight)
+			weight, last := uint32(rs.Weight), uint32(rs.Weight)
 			if h != nil {
 				var in bool
 				if weight, in = h.real(vs, rs); !in {
-					continue
+					// Down without inhibit_on_failure: out of scheduling
+					// and out of the hash tables (last weight 0 too), but
+					// still in the snapshot, so that its established
+					// connections keep flowing until they end.
+					weight, last = 0, 0
 				}
 			}
 			spec.Backends = append(spec.Backends, forward.BackendSpec{
 				ID:         bids[backendKey(key, rs)],
 				Addr:       rs.Addr,
 				Weight:     weight,
-				LastWeight: uint32(rs.Weight),
+				LastWeight: last,
 				Method:     method(rs.Method),
 			})
 		}

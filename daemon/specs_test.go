@@ -118,3 +118,45 @@ func TestIDsStable(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+// fakeHealth holds some real servers down.
+type fakeHealth struct{ down map[string]bool }
+
+func (f fakeHealth) real(_ *config.VirtualServer, rs *config.RealServer) (uint32, bool) {
+	if f.down[rs.Addr.String()] {
+		return 0, false
+	}
+	return uint32(rs.Weight), true
+}
+
+func (f fakeHealth) sorry(*config.VirtualServer) (uint32, bool) { return 0, false }
+
+// TestServiceSpecsDown: a real server the checkers hold down stays in the
+// snapshot with weights 0 (no new flow, out of the hash tables) so that its
+// established connections keep flowing; one that leaves the file goes.
+func TestServiceSpecsDown(t *testing.T) {
+	const src = `virtual_server 198.19.0.1 80 {
+  protocol TCP
+  lb_algo mh
+  lb_kind DR
+  real_server 198.18.1.3 80 {
+    weight 5
+  }
+  real_server 198.18.1.4 80 {
+    weight 5
+  }
+}
+`
+	specs, err := serviceSpecs(load(t, src), newIDs(), fakeHealth{down: map[string]bool{"198.18.1.3": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]uint32{}
+	for _, b := range specs[0].Backends {
+		got[b.Addr.String()] = [2]uint32{b.Weight, b.LastWeight}
+	}
+	want := map[string][2]uint32{"198.18.1.3": {0, 0}, "198.18.1.4": {5, 5}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("weights (-want +got):\n%s", diff)
+	}
+}

@@ -50,20 +50,27 @@ virtual_server_group WEB {
     %[1]s 80
 }
 virtual_server group WEB {
-    delay_loop 3
+    delay_loop 1
     lvs_sched rr
     lvs_method DR
     protocol TCP
 %[2]s}
 virtual_server %[1]s 53 {
+    delay_loop 1
     lb_algo sh
     lb_kind DR
     protocol UDP
 %[3]s}
 `
 
+// realServer writes a real_server block with the seed's checkers: HTTP_GET
+// for the web service, TCP_CHECK (on the web port) for the UDP one.
 func realServer(a netip.Addr, port int) string {
-	return fmt.Sprintf("    real_server %s %d {\n        weight 1\n    }\n", a, port)
+	check := "        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }\n"
+	if port != 80 {
+		check = "        TCP_CHECK {\n            connect_port 80\n            connect_timeout 1\n        }\n"
+	}
+	return fmt.Sprintf("    real_server %s %d {\n        weight 1\n        inhibit_on_failure\n%s    }\n", a, port, check)
 }
 
 func main() {
@@ -125,14 +132,17 @@ func run(govs string, requests int) error {
 		fmt.Printf("    %-8s %s  %s\n", name, l.Addr4, l.MAC)
 	}
 	var web, dns strings.Builder
+	webServers := map[string]*netsim.HTTPServer{}
 	for _, name := range []string{"r1", "r2", "r3"} {
 		h := hosts[name]
 		if err := h.DRRealServer(vip); err != nil {
 			return err
 		}
-		if _, err := h.StartHTTPServer(":80"); err != nil {
+		srv, err := h.StartHTTPServer(":80")
+		if err != nil {
 			return err
 		}
+		webServers[name] = srv
 		if _, err := h.StartUDPEcho(netip.AddrPortFrom(vip, 53)); err != nil {
 			return err
 		}
@@ -250,6 +260,50 @@ func run(govs string, requests int) error {
 	if err := round(); err != nil {
 		return err
 	}
+
+	step("health checks: r3's web server stops")
+	if err := webServers["r3"].Close(); err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := waitFor(ctx, func() error {
+		s, err := status(lbs["lb2"])
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(s, "down") {
+			return errors.New("r3 not down yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("    %.1f s later govs holds r3 down (HTTP_GET failed twice; inhibit_on_failure: weight 0):\n", time.Since(start).Seconds())
+	s, _ := status(lbs["lb2"])
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "down") {
+			fmt.Println("    " + l)
+		}
+	}
+	if err := round(); err != nil {
+		return err
+	}
+	if _, err := hosts["r3"].StartHTTPServer(":80"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() error {
+		s, err := status(lbs["lb2"])
+		if err != nil {
+			return err
+		}
+		if strings.Contains(s, "down") {
+			return errors.New("r3 still down")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println("    r3's web server is back, and so is r3")
 
 	step("r1 leaves keepalived.conf; govs reload on lb2")
 	var webNoR1 strings.Builder

@@ -3,6 +3,8 @@ package check
 import (
 	"context"
 	"log/slog"
+
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // effects collects what a change of state must do once Manager.mu is
@@ -23,7 +25,7 @@ type logRecord struct {
 }
 
 type scriptRun struct {
-	s    *script
+	s    *script.Command
 	what string // "notify_up", "quorum_down", ...
 	name string // the real or virtual server it is about
 }
@@ -33,7 +35,7 @@ func (fx *effects) log(level slog.Level, msg string, attrs ...slog.Attr) {
 }
 
 // run asks for a notify script to run; nil scripts are ignored.
-func (fx *effects) run(s *script, what, name string) {
+func (fx *effects) run(s *script.Command, what, name string) {
 	if s != nil {
 		fx.scripts = append(fx.scripts, scriptRun{s, what, name})
 	}

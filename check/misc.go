@@ -18,20 +18,20 @@ type miscProber struct {
 func newMiscProber(m *Manager, sp *spec) *miscProber { return &miscProber{m: m, sp: sp} }
 
 func (p *miscProber) probe(ctx context.Context, _ int) result {
-	res := p.sp.script.run(ctx, p.sp.timeout, p.m.do)
-	r := result{status: res.status, timedOut: res.timedOut}
+	res := p.sp.script.Run(ctx, p.sp.timeout, p.m.do)
+	r := result{status: res.Status, timedOut: res.TimedOut}
 	dynamic := p.sp.cfg.Misc.Dynamic
 	switch {
-	case res.err != nil:
-		r.reason = res.err.Error()
-	case res.timedOut:
+	case res.Err != nil:
+		r.reason = res.Err.Error()
+	case res.TimedOut:
 		r.reason = "timed out after " + p.sp.timeout.String()
-	case res.status == 0 || dynamic && res.status >= 2 && res.status <= 255:
+	case res.Status == 0 || dynamic && res.Status >= 2 && res.Status <= 255:
 		r.ok = true
-	case res.signal != "":
-		r.reason = "killed by " + res.signal
+	case res.Signal != "":
+		r.reason = "killed by " + res.Signal
 	default:
-		r.reason = "exit status " + strconv.Itoa(res.status)
+		r.reason = "exit status " + strconv.Itoa(res.Status)
 	}
 	return r
 }

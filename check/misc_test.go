@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/govs-lb/govs/internal/netsimtest"
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // scriptDir copies scripts from testdata into a fresh directory that any
@@ -233,7 +234,7 @@ func TestScriptSecurity(t *testing.T) {
 		{"group-writable by root's group", secure, func(dir string) error { return os.Chmod(dir+"/exit.sh", 0o775) }, true},
 		{"no script user", "global_defs {\n enable_script_security\n}\n", nil, false},
 	}
-	if _, err := user.Lookup(defaultScriptUser); err == nil {
+	if _, err := user.Lookup(script.DefaultUser); err == nil {
 		tests = tests[:len(tests)-1] // the default user exists here
 	}
 	for _, tt := range tests {

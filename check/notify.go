@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // shutdownGrace bounds the notify scripts run when Run stops, as
@@ -35,16 +37,16 @@ func (m *Manager) launch(runs []scriptRun) {
 	for _, r := range runs {
 		go func() {
 			defer m.scripts.Done()
-			res := r.s.run(m.runCtx, 0, m.do)
+			res := r.s.Run(m.runCtx, 0, m.do)
 			m.logScript(r, res)
 		}()
 	}
 }
 
-func (m *Manager) logScript(r scriptRun, res scriptResult) {
-	if res.err != nil {
+func (m *Manager) logScript(r scriptRun, res script.Result) {
+	if res.Err != nil {
 		m.log.Warn("notify script did not run", slog.String("script", r.what), slog.String("about", r.name),
-			slog.String("command", r.s.text), slog.Any("error", res.err))
+			slog.String("command", r.s.Text), slog.Any("error", res.Err))
 	}
 }
 
@@ -78,7 +80,7 @@ func (m *Manager) runShutdownScripts(runs []scriptRun) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.logScript(r, r.s.run(ctx, 0, m.do))
+			m.logScript(r, r.s.Run(ctx, 0, m.do))
 		}()
 	}
 	wg.Wait()

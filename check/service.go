@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // service is a virtual server at run time. Guarded by Manager.mu.
@@ -18,8 +19,8 @@ type service struct {
 	// server is in the pool (keepalived's s_svr->alive).
 	quorumUp   bool
 	sorryAlive bool
-	quorumUpS  *script
-	quorumDnS  *script
+	quorumUpS  *script.Command
+	quorumDnS  *script.Command
 	// state is the last ServiceState built; nil when it is stale.
 	state *ServiceState
 }
@@ -34,8 +35,8 @@ type realServer struct {
 	// alive is keepalived's rs->alive: no checker down.
 	failed     int
 	alive      bool
-	notifyUp   *script
-	notifyDown *script
+	notifyUp   *script.Command
+	notifyDown *script.Command
 }
 
 func (rs *realServer) name() string { return rs.key.String() }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // defaultDelayLoop is keepalived's delay_loop for a virtual server that
@@ -22,13 +23,13 @@ type spec struct {
 	// name names the checker in logs: "HTTP_GET 10.0.0.1:80".
 	name string
 	// script and timeout are a MISC_CHECK's.
-	script  *script
+	script  *script.Command
 	timeout time.Duration
 }
 
 // newSpec derives a checker's spec. script is the prepared misc_path of a
 // MISC_CHECK.
-func newSpec(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker, s *script) *spec {
+func newSpec(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker, s *script.Command) *spec {
 	sp := &spec{cfg: c, script: s}
 	ip, port := c.ConnectIP, c.ConnectPort
 	if !ip.IsValid() {
@@ -63,7 +64,7 @@ func newSpec(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker,
 // that a reload carries the checker's state over (keepalived's compare
 // functions): everything but the timing settings and alpha.
 func sameProbe(a, b *spec) bool {
-	return a.target == b.target && a.script.equal(b.script) &&
+	return a.target == b.target && a.script.Equal(b.script) &&
 		reflect.DeepEqual(probeIdentity(a.cfg), probeIdentity(b.cfg))
 }
 

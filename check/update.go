@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/internal/script"
 )
 
 // Update installs the checkers of cfg: at start and at each reload. It
@@ -251,15 +252,15 @@ func sameSorry(a, b *config.SorryServer) bool {
 // prepareAll prepares every script of the configuration, keyed by its
 // configuration; a script keepalived would refuse is missing from the map
 // and logged.
-func prepareAll(cfg *config.Config, fx *effects) map[*config.Script]*script {
-	out := map[*config.Script]*script{}
+func prepareAll(cfg *config.Config, fx *effects) map[*config.Script]*script.Command {
+	out := map[*config.Script]*script.Command{}
 	n := 0
 	add := func(cs *config.Script, what, about string) {
 		if cs == nil {
 			return
 		}
 		n++
-		s, warn, err := prepareScript(cs, &cfg.Global)
+		s, warn, err := script.Prepare(cs, &cfg.Global)
 		if err != nil {
 			msg := "script refused, as keepalived refuses it: it will not run"
 			if what == "misc_path" {

@@ -2,7 +2,6 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/govs-lb/govs/config"
@@ -17,11 +16,6 @@ type ScriptRunner interface {
 	// script exits with status 0.
 	Run(ctx context.Context, s *config.Script, timeout time.Duration, extra ...string) error
 }
-
-// ErrInsecureScript is returned for a script that enable_script_security
-// refuses to run: it, or a directory above it, is writable by a user other
-// than root.
-var ErrInsecureScript = errors.New("script is writable by a non-root user")
 
 // ScriptOptions configure the system's ScriptRunner.
 type ScriptOptions struct {

@@ -1,4 +1,4 @@
-package check
+package script
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ import (
 	"github.com/govs-lb/govs/config"
 )
 
-// defaultScriptUser runs scripts that name no user when there is no
+// DefaultUser runs scripts that name no user when there is no
 // global script_user and the user exists, as in keepalived.
-const defaultScriptUser = "keepalived_script"
+const DefaultUser = "keepalived_script"
 
-// prepareScript resolves who runs a script and checks the script as
+// Prepare resolves who runs a script and checks the script as
 // keepalived's check_script_secure does. It returns an error when
 // keepalived would refuse the script (it then does not run: a MISC_CHECK
 // is dropped, a notify script skipped), and a warning for an insecure
@@ -36,7 +36,7 @@ const defaultScriptUser = "keepalived_script"
 //     writable by anyone but root: every directory from / down must be
 //     owned by root and not writable by a non-root group or by others
 //     (unless sticky, as /tmp), and so must the file.
-func prepareScript(cs *config.Script, g *config.Global) (*script, string, error) {
+func Prepare(cs *config.Script, g *config.Global) (*Command, string, error) {
 	if cs == nil || len(cs.Args) == 0 {
 		return nil, "", errors.New("empty command")
 	}
@@ -45,11 +45,11 @@ func prepareScript(cs *config.Script, g *config.Global) (*script, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	s := &script{uid: uid, gid: gid, text: text}
-	s.cred = uid != uint32(os.Getuid()) || gid != uint32(os.Getgid())
+	s := &Command{UID: uid, GID: gid, Text: text}
+	s.Cred = uid != uint32(os.Getuid()) || gid != uint32(os.Getgid())
 	if isRedirection(cs.Args[0]) {
 		// A file test keepalived gives to the shell.
-		s.args = []string{"/bin/sh", "-c", cmdString(cs.Args)}
+		s.Args = []string{"/bin/sh", "-c", cmdString(cs.Args)}
 		return s, "", nil
 	}
 
@@ -79,7 +79,7 @@ func prepareScript(cs *config.Script, g *config.Global) (*script, string, error)
 		}
 	}
 	args[0] = path
-	s.args = args
+	s.Args = args
 
 	target := path
 	if realFile != "" {
@@ -122,10 +122,10 @@ func scriptUser(cs *config.Script, g *config.Global) (uid, gid uint32, err error
 		name, group = g.ScriptUser, g.ScriptGroup
 	}
 	if name == "" {
-		u, err := user.Lookup(defaultScriptUser)
+		u, err := user.Lookup(DefaultUser)
 		if err != nil {
 			if g.ScriptSecurity {
-				return 0, 0, fmt.Errorf("no script_user and no user %s to run scripts with enable_script_security", defaultScriptUser)
+				return 0, 0, fmt.Errorf("no script_user and no user %s to run scripts with enable_script_security", DefaultUser)
 			}
 			return uint32(os.Getuid()), uint32(os.Getgid()), nil
 		}

@@ -1,4 +1,4 @@
-package check
+package script
 
 import (
 	"context"
@@ -9,21 +9,26 @@ import (
 	"time"
 )
 
-// run runs the script and waits for it. When timeout (0: none) passes or
-// ctx is done, its process group gets SIGTERM, then SIGKILL killGrace
-// later; once the script is gone, what is left of its group gets SIGKILL.
-// do opens the process where the checkers run (see Options.Do).
-func (s *script) run(ctx context.Context, timeout time.Duration, do func(func() error) error) scriptResult {
-	cmd := s.command(s.args)
+// Run runs the command, with extra arguments after its own, and waits for
+// it. When timeout (0: none) passes or ctx is done, its process group gets
+// SIGTERM, then SIGKILL killGrace later; once the command is gone, what is
+// left of its group gets SIGKILL. do starts the process (where the caller
+// needs it: a network namespace); nil starts it here.
+func (s *Command) Run(ctx context.Context, timeout time.Duration, do func(func() error) error, extra ...string) Result {
+	if do == nil {
+		do = func(f func() error) error { return f() }
+	}
+	args := append(append([]string(nil), s.Args...), extra...)
+	cmd := s.command(args)
 	err := do(cmd.Start)
 	if errors.Is(err, syscall.ENOEXEC) {
 		// No #! line: keepalived (through libmagic and system()) and
 		// execvp hand such a file to the shell.
-		cmd = s.command(append([]string{"/bin/sh"}, s.args...))
+		cmd = s.command(append([]string{"/bin/sh"}, args...))
 		err = do(cmd.Start)
 	}
 	if err != nil {
-		return scriptResult{status: -1, err: fmt.Errorf("start %s: %w", s.args[0], err)}
+		return Result{Status: -1, Err: fmt.Errorf("start %s: %w", s.Args[0], err)}
 	}
 	pgid := cmd.Process.Pid
 	done := make(chan struct{})
@@ -37,11 +42,11 @@ func (s *script) run(ctx context.Context, timeout time.Duration, do func(func() 
 		defer t.Stop()
 		timer = t.C
 	}
-	var res scriptResult
+	var res Result
 	select {
 	case <-done:
 	case <-timer:
-		res.timedOut = true
+		res.TimedOut = true
 		terminate(pgid, done)
 	case <-ctx.Done():
 		terminate(pgid, done)
@@ -49,24 +54,24 @@ func (s *script) run(ctx context.Context, timeout time.Duration, do func(func() 
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case ws.Exited():
-		res.status = ws.ExitStatus()
+		res.Status = ws.ExitStatus()
 	case ws.Signaled():
-		res.status = -1
-		res.signal = ws.Signal().String()
+		res.Status = -1
+		res.Signal = ws.Signal().String()
 	default:
-		res.status = -1
+		res.Status = -1
 	}
 	return res
 }
 
-func (s *script) command(args []string) *exec.Cmd {
+func (s *Command) command(args []string) *exec.Cmd {
 	attr := &syscall.SysProcAttr{
 		Setpgid: true,
 		// If govs dies, the script is told to stop, as keepalived does.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	if s.cred {
-		attr.Credential = &syscall.Credential{Uid: s.uid, Gid: s.gid, Groups: []uint32{s.gid}}
+	if s.Cred {
+		attr.Credential = &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: []uint32{s.GID}}
 	}
 	// Stdin, Stdout and Stderr stay nil: /dev/null.
 	return &exec.Cmd{Path: args[0], Args: args, SysProcAttr: attr}

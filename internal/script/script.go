@@ -1,4 +1,4 @@
-package check
+package script
 
 import (
 	"slices"
@@ -11,39 +11,40 @@ import (
 // misc_check_child_thread.
 const killGrace = 2 * time.Second
 
-// script is a command ready to run: a MISC_CHECK's misc_path, a notify
-// script. It runs without a shell, in its own process group, with stdin,
-// stdout and stderr on /dev/null.
-type script struct {
-	// args is the argument vector; args[0] is the resolved path, as
+// Command is a command ready to run: a MISC_CHECK's misc_path, a notify
+// script, a vrrp_script. It runs without a shell, in its own process
+// group, with stdin, stdout and stderr on /dev/null.
+type Command struct {
+	// Args is the argument vector; Args[0] is the resolved path, as
 	// keepalived rewrites it.
-	args []string
-	// uid and gid run the script; cred says they differ from govs's own
+	Args []string
+	// UID and GID run the command; Cred says they differ from govs's own
 	// and must be set.
-	uid, gid uint32
-	cred     bool
-	// text is the command as configured, for logs.
-	text string
+	UID, GID uint32
+	Cred     bool
+	// Text is the command as configured, for logs.
+	Text string
 }
 
-func (s *script) equal(o *script) bool {
+// Equal reports whether two commands run the same thing as the same user.
+func (s *Command) Equal(o *Command) bool {
 	if s == nil || o == nil {
 		return s == o
 	}
-	return slices.Equal(s.args, o.args) && s.uid == o.uid && s.gid == o.gid && s.cred == o.cred
+	return slices.Equal(s.Args, o.Args) && s.UID == o.UID && s.GID == o.GID && s.Cred == o.Cred
 }
 
-// scriptResult is how a script ended.
-type scriptResult struct {
-	// status is the exit status, -1 when a signal ended the script or it
+// Result is how a command ended.
+type Result struct {
+	// Status is the exit status, -1 when a signal ended the command or it
 	// did not start.
-	status int
-	// signal names the signal that ended it, if one did.
-	signal string
-	// timedOut says govs killed it for running too long.
-	timedOut bool
-	// err says why it could not start.
-	err error
+	Status int
+	// Signal names the signal that ended it, if one did.
+	Signal string
+	// TimedOut says govs killed it for running too long.
+	TimedOut bool
+	// Err says why it could not start.
+	Err error
 }
 
 // cmdString quotes a command as keepalived's cmd_str does for system():

@@ -65,6 +65,20 @@ type Daemon struct {
 	checks *check.Manager  // nil when the file has no virtual server
 	iface  string
 	rates  rateBook
+
+	// fwd is what the data plane is given. VRRP's Forward hook takes it
+	// on the state machine's goroutine, so whoever holds fwd.mu must
+	// neither call into VRRP nor take mu; mu may be held when taking it.
+	fwd struct {
+		mu     sync.Mutex
+		engine *forward.Engine
+		// specs are every virtual service, as the health checkers see
+		// them; managed maps a VIP to its VRRP instance; on holds the
+		// instances whose services are forwarded.
+		specs   []forward.ServiceSpec
+		managed map[netip.Addr]string
+		on      map[string]bool
+	}
 }
 
 // New reads and checks the configuration. It returns a *ConfigError when
@@ -130,6 +144,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.vrrp = vrrp.NewManager(&vrrp.Options{
 			Network: network,
 			Logger:  d.log.With("part", "vrrp"),
+			Forward: d.forwardVRRP,
 			Scripts: vrrp.SystemScripts(vrrp.ScriptOptions{
 				User: cfg.Global.ScriptUser, Group: cfg.Global.ScriptGroup, Security: cfg.Global.ScriptSecurity,
 			}),
@@ -228,33 +243,32 @@ func (d *Daemon) startEngineLocked(cfg *config.Config) error {
 		return err
 	}
 	d.engine = e
-	active := d.activeSpecs(cfg, specs)
-	if err := e.Update(active); err != nil {
+	d.fwd.mu.Lock()
+	d.fwd.engine = e
+	d.fwd.mu.Unlock()
+	active, err := d.setSpecs(cfg, specs)
+	if err != nil {
 		return errors.Join(err, e.Stop())
 	}
 	if err := e.Start(); err != nil {
 		return errors.Join(err, e.Stop())
 	}
-	d.log.Info("forwarding", "interface", d.iface, "services", len(specs), "active", len(active), "config", d.opts.ConfigFile)
+	d.log.Info("forwarding", "interface", d.iface, "services", len(specs), "active", active, "config", d.opts.ConfigFile)
 	return nil
 }
 
-// follow gives the data plane a new snapshot whenever a VRRP instance
-// changes state or a health checker changes a real server.
+// follow gives the data plane a new snapshot whenever a health checker
+// changes a real server. VRRP tells it directly (forwardVRRP), in step
+// with its addresses.
 func (d *Daemon) follow(ctx context.Context) {
-	var vrrpChanges, checkChanges <-chan struct{}
-	if d.vrrp != nil {
-		vrrpChanges = d.vrrp.Changes()
-	}
-	if d.checks != nil {
-		checkChanges = d.checks.Changes()
+	if d.checks == nil {
+		return
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-vrrpChanges:
-		case <-checkChanges:
+		case <-d.checks.Changes():
 		}
 		d.mu.Lock()
 		if d.engine != nil {
@@ -280,36 +294,61 @@ func (d *Daemon) refreshLocked(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	return d.engine.Update(d.activeSpecs(cfg, specs))
+	_, err = d.setSpecs(cfg, specs)
+	return err
 }
 
-// activeSpecs keeps the services this node forwards now: those whose
-// addresses are VIPs of a VRRP instance in MASTER state, and those whose
-// addresses no instance manages (always forwarded, as IPVS does).
-func (d *Daemon) activeSpecs(cfg *config.Config, specs []forward.ServiceSpec) []forward.ServiceSpec {
-	if d.vrrp == nil {
-		return specs
-	}
+// setSpecs gives the engine cfg's services that are active now, and
+// returns how many.
+func (d *Daemon) setSpecs(cfg *config.Config, specs []forward.ServiceSpec) (int, error) {
 	managed := map[netip.Addr]string{}
 	for _, in := range cfg.Instances {
 		for _, v := range append(append([]config.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
 			managed[v.Prefix.Addr()] = in.Name
 		}
 	}
-	states := d.vrrp.States()
+	d.fwd.mu.Lock()
+	defer d.fwd.mu.Unlock()
+	d.fwd.specs, d.fwd.managed = specs, managed
+	return d.updateForwardingLocked()
+}
+
+// forwardVRRP is VRRP's Forward hook: an instance's services start being
+// forwarded before its VIPs are added and stop after they are removed.
+func (d *Daemon) forwardVRRP(instance string, on bool) {
+	d.fwd.mu.Lock()
+	defer d.fwd.mu.Unlock()
+	if d.fwd.on == nil {
+		d.fwd.on = map[string]bool{}
+	}
+	d.fwd.on[instance] = on
+	if _, err := d.updateForwardingLocked(); err != nil {
+		d.log.Error("updating the data plane failed", "instance", instance, "forward", on, "err", err)
+	}
+}
+
+// updateForwardingLocked gives the engine the services this node forwards
+// now: those whose addresses are VIPs of an instance that holds them (a
+// MASTER), and those whose addresses no instance manages (always
+// forwarded, as IPVS does). A backup drops what reaches it for a VIP it
+// does not hold, as a keepalived backup without the VIP does.
+func (d *Daemon) updateForwardingLocked() (int, error) {
+	if d.fwd.engine == nil {
+		return 0, nil
+	}
 	var out []forward.ServiceSpec
-	for _, s := range specs {
+	for _, s := range d.fwd.specs {
 		keep := true
 		for _, r := range s.Addrs {
-			if in, ok := managed[r.First]; ok {
-				keep = keep && states[in].State == vrrp.StateMaster
+			if in, ok := d.fwd.managed[r.First]; ok {
+				keep = keep && d.fwd.on[in]
 			}
 		}
 		if keep {
 			out = append(out, s)
 		}
 	}
-	return out
+	return len(out), d.fwd.engine.Update(out)
 }
 
 // Reload reads the configuration again and gives the data plane the new

@@ -178,8 +178,9 @@ virtual_server %s 80 {
 `
 
 // TestRunPair is the seed's redundancy with two govs: the master forwards,
-// the backup holds no VIP and forwards nothing; when the master stops, the
-// backup takes the VIP and the client's connections go on through it.
+// the backup holds no VIP and forwards nothing, even for a client (c2)
+// whose neighbour entry for the VIP points at it; when the master stops,
+// the backup takes the VIP and the clients' connections go on through it.
 func TestRunPair(t *testing.T) {
 	lab := netsimtest.New(t)
 	lan, err := lab.AddSegment("lan")
@@ -193,7 +194,7 @@ func TestRunPair(t *testing.T) {
 		}
 	}
 	hosts := map[string]*netsim.Host{}
-	for _, name := range []string{"c1", "lb1", "lb2", "r1", "r2"} {
+	for _, name := range []string{"c1", "c2", "lb1", "lb2", "r1", "r2"} {
 		h, err := lab.AddHost(name)
 		must(err)
 		if strings.HasPrefix(name, "lb") {
@@ -205,6 +206,8 @@ func TestRunPair(t *testing.T) {
 	}
 	vip := netsim.VIP4(1)
 	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	must(hosts["c2"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	must(hosts["c2"].AddNeighbor("lan", vip, hosts["lb2"].Link("lan").MAC))
 	var rs []netip.Addr
 	for _, n := range []string{"r1", "r2"} {
 		must(hosts[n].DRRealServer(vip))
@@ -267,6 +270,12 @@ func TestRunPair(t *testing.T) {
 	if tally["r1"] != 10 || tally["r2"] != 10 {
 		t.Errorf("through lb1: %v", tally)
 	}
+	short, cancelShort := context.WithTimeout(context.Background(), time.Second)
+	if c, err := hosts["c2"].DialContext(short, "tcp", netip.AddrPortFrom(vip, 80).String()); err == nil {
+		c.Close()
+		t.Errorf("lb2 forwarded a connection as BACKUP")
+	}
+	cancelShort()
 	// The master stops: it hands over with a priority 0 advert.
 	lb1.cancel()
 	if err := <-lb1.done; err != nil {
@@ -283,6 +292,11 @@ func TestRunPair(t *testing.T) {
 	must(err)
 	if tally["r1"] != 10 || tally["r2"] != 10 {
 		t.Errorf("through lb2 after failover: %v", tally)
+	}
+	tally, err = hosts["c2"].HTTPTally(ctx(), netip.AddrPortFrom(vip, 80), 20)
+	must(err)
+	if tally["r1"] != 10 || tally["r2"] != 10 {
+		t.Errorf("c2 through lb2 after failover: %v", tally)
 	}
 	// The client's neighbour entry for the VIP is lb2's.
 	mac, err := hosts["c1"].Neighbor("lan", vip)

@@ -31,6 +31,13 @@ type Options struct {
 	// RxQueue is how many received adverts wait for the state machine
 	// (default 256); more are dropped and counted.
 	RxQueue int
+	// Forward, if set, is told that an instance's virtual services are to
+	// be forwarded (on) just before its addresses are added, and that they
+	// are not just after its addresses are removed: the data plane is
+	// ready before the kernel owns a VIP, so no connection to it is reset.
+	// It runs on the state machine's goroutine and must not call the
+	// Manager.
+	Forward func(instance string, on bool)
 }
 
 // Manager runs the VRRP instances of a configuration.

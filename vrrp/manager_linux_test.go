@@ -3,9 +3,12 @@ package vrrp
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +20,8 @@ import (
 // TestManagerReloadAndNotify runs govs alone on a segment: it becomes
 // master, runs its notify script with keepalived's arguments, keeps its
 // state across a reload of the same instance, starts a new instance in
-// BACKUP, and reports STOP on the way out.
+// BACKUP, and reports STOP on the way out. Options.Forward hears of each
+// instance's services before its VIP is added and after it is removed.
 func TestManagerReloadAndNotify(t *testing.T) {
 	t.Parallel()
 	nl := netsimtest.New(t)
@@ -56,7 +60,25 @@ func TestManagerReloadAndNotify(t *testing.T) {
 	netw, err := SystemNetwork(gv.NamespaceFD())
 	must(t, err)
 	defer netw.Close()
-	m := NewManager(&Options{Logger: netsimtest.Logger(t), Network: netw})
+	var mu sync.Mutex
+	var forwarded []string
+	hasVIP := func(vip netip.Addr) bool {
+		addrs, err := gv.Netlink().AddrList(nil, 0)
+		must(t, err)
+		for _, a := range addrs {
+			if a.IP.Equal(vip.AsSlice()) {
+				return true
+			}
+		}
+		return false
+	}
+	vips := map[string]netip.Addr{"VI": netsim.VIP4(1), "VI2": netsim.VIP4(2)}
+	forward := func(inst string, on bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		forwarded = append(forwarded, fmt.Sprintf("%s %v vip=%v", inst, on, hasVIP(vips[inst])))
+	}
+	m := NewManager(&Options{Logger: netsimtest.Logger(t), Network: netw, Forward: forward})
 	must(t, m.Update(parse(inst("VI", 51, 1))))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -107,5 +129,12 @@ func TestManagerReloadAndNotify(t *testing.T) {
 		if strings.HasPrefix(a.IP.String(), "198.19.") {
 			t.Errorf("VIP %v left after stop", a.IP)
 		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(forwarded)
+	want := []string{"VI false vip=false", "VI true vip=false", "VI2 false vip=false", "VI2 true vip=false"}
+	if !slices.Equal(forwarded, want) {
+		t.Errorf("Forward heard %q, want %q", forwarded, want)
 	}
 }

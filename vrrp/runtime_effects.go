@@ -58,11 +58,19 @@ func (r *runner) SendAdvert(inst string, prio uint8, seq uint32) {
 }
 
 // SetAddrs adds or removes virtual_ipaddress and
-// virtual_ipaddress_excluded entries.
+// virtual_ipaddress_excluded entries, telling Options.Forward first when
+// they come and last when they go.
 func (r *runner) SetAddrs(inst string, on bool) {
 	ir := r.insts[inst]
 	if ir == nil {
 		return
+	}
+	if fwd := r.m.opts.Forward; fwd != nil {
+		if on {
+			fwd(inst, true)
+		} else {
+			defer fwd(inst, false)
+		}
 	}
 	for _, list := range [][]config.VIP{ir.cfg.VIPs, ir.cfg.ExcludedVIPs} {
 		for _, v := range list {

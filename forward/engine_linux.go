@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type Engine struct {
 	stopped  bool
 	wg       sync.WaitGroup
 	stopNeig context.CancelFunc
+	// specs are the services of the last Update that succeeded.
+	specs   []ServiceSpec
+	applied bool
 }
 
 // workerRT is a worker with its ring and transmitter.
@@ -277,12 +281,19 @@ func (e *Engine) run(rt *workerRT) {
 
 // Update makes specs the services the engine forwards: a new snapshot,
 // swapped in atomically, then the rings' filters and the nftables rules.
+// Specs equal to the last ones change nothing: the schedulers keep their
+// places (a round robin goes on where it was), as IPVS's do when nothing
+// is edited.
 func (e *Engine) Update(specs []ServiceSpec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
 		return errors.New("engine: update after stop")
 	}
+	if e.applied && reflect.DeepEqual(specs, e.specs) {
+		return nil
+	}
+	e.applied = false
 	s, err := NewSnapshot(specs, engineRouter{e}, e.countersForLocked)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -299,8 +310,11 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 		}
 	}
 	if e.guard != nil {
-		return e.applyRulesLocked()
+		if err := e.applyRulesLocked(); err != nil {
+			return err
+		}
 	}
+	e.specs, e.applied = cloneSpecs(specs), true
 	return nil
 }
 

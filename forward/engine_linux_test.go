@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +230,26 @@ func TestEngineReconfigure(t *testing.T) {
 	must(t, err)
 	if tally["r1"] != 0 || tally["r2"]+tally["r3"] != 30 {
 		t.Errorf("after removing r1: %v", tally)
+	}
+	// Updates that change nothing (the daemon sends them when a checker or
+	// VRRP speaks) leave the round robin where it was, as IPVS does.
+	for i := range specs[0].Backends {
+		specs[0].Backends[i].Weight = 1
+	}
+	must(t, l.engine.Update(specs))
+	total := map[string]int{}
+	for range 20 {
+		same := slices.Clone(specs)
+		same[0].Backends = slices.Clone(specs[0].Backends)
+		must(t, l.engine.Update(same))
+		tally, err = l.client.HTTPTally(ctx, target, 1)
+		must(t, err)
+		for k, n := range tally {
+			total[k] += n
+		}
+	}
+	if total["r2"] != 10 || total["r3"] != 10 {
+		t.Errorf("round robin across 20 unchanged updates: %v, want 10 each", total)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,16 @@ type ServiceSpec struct {
 	// OnePacket schedules every UDP datagram on its own (ops).
 	OnePacket bool
 	Backends  []BackendSpec
+}
+
+// cloneSpecs returns a copy of specs that shares nothing with them.
+func cloneSpecs(specs []ServiceSpec) []ServiceSpec {
+	out := slices.Clone(specs)
+	for i := range out {
+		out[i].Addrs = slices.Clone(out[i].Addrs)
+		out[i].Backends = slices.Clone(out[i].Backends)
+	}
+	return out
 }
 
 // AddrRange is a range of virtual addresses, First to Last inclusive, of

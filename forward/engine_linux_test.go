@@ -249,7 +249,9 @@ func TestEngineReconfigure(t *testing.T) {
 		}
 	}
 	if total["r2"] != 10 || total["r3"] != 10 {
-		t.Errorf("round robin across 20 unchanged updates: %v, want 10 each", total)
+		st := l.engine.Stats()
+		t.Errorf("round robin across 20 unchanged updates: %v, want 10 each (stateless %d, table full %d, rate limited %d, verdicts %v, services %+v)",
+			total, st.Stateless, st.TableFull, st.RateLimited, st.Verdicts, st.Services)
 	}
 }
 

@@ -362,10 +362,21 @@ func (r *Ring) next(timeout time.Duration, fn func(f *RxFrame)) (int, error) {
 			return 0, nil
 		}
 	}
-	if err := r.poll(r.pollfds[:], d); err != nil {
-		return 0, err
+	// A wake-up may bring nothing: a signal (the Go runtime preempts with
+	// SIGURG) interrupts ppoll. Wait on until a frame, the end, or Close.
+	for {
+		if err := r.poll(r.pollfds[:], d); err != nil {
+			return 0, err
+		}
+		if n := r.deliver(fn); n > 0 {
+			return n, nil
+		}
+		if end >= 0 {
+			if d = end - r.now(); d <= 0 {
+				return 0, nil
+			}
+		}
 	}
-	return r.deliver(fn), nil
 }
 
 // markBusy notes that n frames were ready at once: with several, frames

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/govs-lb/govs/internal/netsimtest"
 	"github.com/govs-lb/govs/netsim"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // lanLab returns a lab with one segment, "lan", joined by the named hosts
@@ -342,18 +344,28 @@ func TestRingFanout(t *testing.T) {
 }
 
 // TestRingCloseWakesNext checks that Close wakes a Next blocked without a
-// timeout, and that Next then reports the ring closed.
+// timeout, that signals (the runtime's SIGURG) do not, and that Next then
+// reports the ring closed.
 func TestRingCloseWakesNext(t *testing.T) {
 	for _, tt := range ringVersions[:2] {
 		t.Run(tt.name, func(t *testing.T) {
 			h := lanLab(t, "lb")
 			r := openRing(t, h["lb"], RingConfig{Version: tt.v, Filter: mustFilter(t)})
 			done := make(chan error, 1)
+			tid := make(chan int, 1)
 			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				tid <- unix.Gettid()
 				_, err := r.Next(-1, func(*RxFrame) {})
 				done <- err
 			}()
-			time.Sleep(50 * time.Millisecond) // let Next block
+			thread := <-tid
+			for range 10 { // let Next block, and interrupt its ppoll
+				time.Sleep(5 * time.Millisecond)
+				must(t, unix.Tgkill(unix.Getpid(), thread, unix.SIGURG))
+			}
+			time.Sleep(10 * time.Millisecond)
 			select {
 			case err := <-done:
 				t.Fatalf("Next returned before Close: %v", err)

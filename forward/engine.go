@@ -61,6 +61,9 @@ type Stats struct {
 	Stateless, TableFull, RateLimited uint64
 	// Conns is the number of connection table entries.
 	Conns int
+	// Snapshots counts the snapshots Update has swapped in: an Update
+	// equal to the last one swaps none.
+	Snapshots uint64
 	// RxPackets and RxDrops are the rings' kernel counters; TxSent and
 	// TxDropped the transmitters'.
 	RxPackets, RxDrops, TxSent, TxDropped uint64

@@ -39,6 +39,7 @@ type Engine struct {
 	templates *sched.Templates
 	counters  rsCounters // shared with the workers' expiry hooks
 	snap      atomic.Pointer[Snapshot]
+	swaps     atomic.Uint64 // snapshots swapped in by Update
 	workers   []*workerRT
 
 	// mu serializes the control plane: Update, Stop, and the fields below.
@@ -300,6 +301,7 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 	}
 	e.publishCountersLocked()
 	e.snap.Store(s)
+	e.swaps.Add(1)
 	filter, err := BuildFilter(s.Services())
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -454,7 +456,7 @@ func (r engineRouter) Egress(dst netip.Addr) (Egress, error) {
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	st := Stats{Verdicts: map[string]uint64{}}
+	st := Stats{Verdicts: map[string]uint64{}, Snapshots: e.swaps.Load()}
 	snap := e.snap.Load()
 	for _, rt := range e.workers {
 		for v := Verdict(1); v < numVerdicts; v++ {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -266,6 +267,20 @@ func run(govs string, requests int) error {
 		return err
 	}
 	start = time.Now()
+	// Down in the checkers' view (status), then in the data plane's (list:
+	// weight 0), which follows a moment later.
+	r3web := regexp.MustCompile(`-> ` + regexp.QuoteMeta(hosts["r3"].Addr4("lan").String()) + `:80 +Route +(\d+) `)
+	r3Weight := func() (string, error) {
+		out, err := lbs["lb2"].host.Run(ctx, govs, "list", "-socket", lbs["lb2"].socket)
+		if err != nil {
+			return "", err
+		}
+		m := r3web.FindSubmatch(out)
+		if m == nil {
+			return "", fmt.Errorf("r3 not in govs list:\n%s", out)
+		}
+		return string(m[1]), nil
+	}
 	if err := waitFor(ctx, func() error {
 		s, err := status(lbs["lb2"])
 		if err != nil {
@@ -273,6 +288,9 @@ func run(govs string, requests int) error {
 		}
 		if !strings.Contains(s, "down") {
 			return errors.New("r3 not down yet")
+		}
+		if w, err := r3Weight(); err != nil || w != "0" {
+			return fmt.Errorf("r3's weight is %s in the data plane, want 0 (%v)", w, err)
 		}
 		return nil
 	}); err != nil {
@@ -298,6 +316,9 @@ func run(govs string, requests int) error {
 		}
 		if strings.Contains(s, "down") {
 			return errors.New("r3 still down")
+		}
+		if w, err := r3Weight(); err != nil || w == "0" {
+			return fmt.Errorf("r3's weight is %s in the data plane (%v)", w, err)
 		}
 		return nil
 	}); err != nil {

@@ -18,12 +18,14 @@
 //
 // A daemon runs a Manager:
 //
-//	m := vrrp.NewManager(&vrrp.Options{Logger: log})
+//	m := vrrp.NewManager(&vrrp.Options{Logger: log, Forward: forward})
 //	if err := m.Update(cfg); err != nil { ... }      // start and every reload
 //	go m.Run(ctx)                                      // until ctx is done
-//	for range m.Changes() {                            // coalesced
-//		for name, st := range m.States() { ... st.State == vrrp.StateMaster, st.VIPs ... }
-//	}
+//	m.States()                                         // for status: name -> state
+//
+// Options.Forward hears when an instance's virtual services are to be
+// forwarded: just before its VIPs are added, and no longer just after they
+// are removed.
 //
 // On the way out Run sends priority-0 adverts for its masters, removes
 // their addresses and runs notify_stop, as keepalived does on SIGTERM.

@@ -28,9 +28,6 @@ type Machine struct {
 	startDelayUntil time.Time
 	started         bool
 	stopped         bool
-	// changed is set when an instance changes state; the caller clears
-	// it with TakeChanged.
-	changed bool
 
 	peerLog peerLimiter
 	// unknownVRID counts adverts for no instance, by interface.
@@ -161,7 +158,6 @@ func (m *Machine) startNodes(now time.Time, nodes []*node, groups []*group) {
 		}
 		n.initSands(now)
 	}
-	m.changed = true
 }
 
 // Next returns when Tick must next be called: the earliest advert, master
@@ -300,15 +296,6 @@ func (m *Machine) Stop(now time.Time) {
 		g.notify()
 	}
 	m.stopped = true
-	m.changed = true
-}
-
-// TakeChanged reports whether an instance changed state since the last
-// call.
-func (m *Machine) TakeChanged() bool {
-	c := m.changed
-	m.changed = false
-	return c
 }
 
 // InstanceState is what the Manager reports of an instance.

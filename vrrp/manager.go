@@ -45,7 +45,6 @@ type Manager struct {
 	opts    Options
 	log     *slog.Logger
 	clock   Clock
-	changes chan struct{}
 	updates chan update
 
 	// mu guards the fields below. The Run loop holds it while it steps
@@ -69,7 +68,7 @@ type update struct {
 // NewManager returns a Manager; Update gives it a configuration and Run
 // runs it.
 func NewManager(opts *Options) *Manager {
-	m := &Manager{changes: make(chan struct{}, 1), updates: make(chan update)}
+	m := &Manager{updates: make(chan update)}
 	if opts != nil {
 		m.opts = *opts
 	}
@@ -139,10 +138,6 @@ func (m *Manager) States() map[string]InstanceState {
 	return m.machine.States()
 }
 
-// Changes delivers a signal after instances change state. Signals
-// coalesce: read States after each.
-func (m *Manager) Changes() <-chan struct{} { return m.changes }
-
 // Dropped returns how many received packets were dropped before reaching
 // an instance, by reason (not adverts, bad checksum, queue full, unknown
 // VRID).
@@ -164,13 +159,6 @@ func (m *Manager) Dropped() map[Verdict]uint64 {
 		}
 	}
 	return out
-}
-
-func (m *Manager) signal() {
-	select {
-	case m.changes <- struct{}{}:
-	default:
-	}
 }
 
 type rxPacket struct {
@@ -261,7 +249,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	machine.Start(now)
 	r.startScripts(machine)
 	m.mu.Unlock()
-	m.signal()
 
 	var timer <-chan time.Time
 	var armed time.Time
@@ -281,7 +268,6 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.machine.Stop(m.clock.Now())
 			m.mu.Unlock()
 			r.closeSockets()
-			m.signal()
 			r.waitNotifies(3 * time.Second)
 			return nil
 		case <-timer:
@@ -307,11 +293,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) step(fn func(mc *Machine, now time.Time)) {
 	m.mu.Lock()
 	fn(m.machine, m.clock.Now())
-	changed := m.machine.TakeChanged()
 	m.mu.Unlock()
-	if changed {
-		m.signal()
-	}
 }
 
 // runner is what one Run owns.
@@ -524,13 +506,7 @@ func (r *runner) read(ctx context.Context, s *socket) {
 func (r *runner) reload(cfg *config.Config) error {
 	m := r.m
 	m.mu.Lock()
-	defer func() {
-		changed := m.machine.TakeChanged()
-		m.mu.Unlock()
-		if changed {
-			m.signal()
-		}
-	}()
+	defer m.mu.Unlock()
 	old, oldInsts := m.machine, r.insts
 	now := m.clock.Now()
 	next, err := r.build(cfg, now) // swaps r.insts
@@ -545,7 +521,6 @@ func (r *runner) reload(cfg *config.Config) error {
 	r.syncSockets()
 	m.machine = next
 	m.cfg = cfg
-	next.changed = true
 	r.restartScripts(next)
 	return nil
 }

@@ -168,7 +168,6 @@ func (n *node) notify() {
 	}
 	n.notifiesSent = true
 	n.m.fx.Notify(Notification{Event: EventState, Name: n.name, State: n.state, Priority: n.effPrio})
-	n.m.changed = true
 }
 
 // becomeMaster is vrrp_state_become_master.

@@ -62,7 +62,6 @@ func (g *group) initState() {
 
 func (g *group) notify() {
 	g.m.fx.Notify(Notification{Event: EventState, Group: true, Name: g.name, State: g.state})
-	g.m.changed = true
 }
 
 // canGotoMaster is vrrp_sync_can_goto_master: a member becomes MASTER only

@@ -205,7 +205,6 @@ func (n *node) setEffectivePriority(now time.Time) {
 	if n.state == StateBackup && !n.sands.IsZero() {
 		n.sands = n.sands.Add(n.msDownTimer - old)
 	}
-	n.m.changed = true
 }
 
 // SetInterface records a tracked interface's link state.

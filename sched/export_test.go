@@ -20,11 +20,9 @@ func FastMod(d, x uint32) uint32 { return newFastMod(d).mod(x) }
 func Slots(s Scheduler) (slots, perm []uint16) {
 	var t *hashTable
 	switch s := s.(type) {
-	case *sh:
+	case *srcHash:
 		t = &s.t
 	case *dh:
-		t = &s.t
-	case *mh:
 		t = &s.t
 	default:
 		return nil, nil

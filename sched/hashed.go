@@ -16,6 +16,29 @@ type hashTable struct {
 	anyUp bool     // some real server in the table has Weight > 0
 }
 
+// srcHash is sh and mh, which differ only in how their tables are laid
+// out: the client address (and source port, with the port option) hashes
+// to a slot, and the slot's real server gets the flow; with fallback, a
+// quiesced one's flows go to another.
+type srcHash struct {
+	base
+	t        hashTable
+	port     bool
+	fallback bool
+}
+
+func (s *srcHash) Pick(f Flow) (int, bool) {
+	var port uint16
+	if s.port {
+		port = f.srcPort()
+	}
+	h := flowHash(f.Src, port)
+	if s.fallback {
+		return s.t.getFallback(h)
+	}
+	return s.t.get(h)
+}
+
 // fallbackRehashes is how many rehashes a fallback lookup tries before it
 // walks the table slot by slot. Frozen: it decides where a quiesced real
 // server's clients go.

@@ -1,20 +1,13 @@
 package sched
 
-// mh is IPVS Maglev hashing: the client address (and port, with mh-port)
+// newMH builds IPVS Maglev hashing (mh): the client address (and port, with mh-port)
 // hashes to a slot of a Maglev lookup table of M slots (M prime, 65537 by
 // default) and the slot's real server gets the flow. Adding or removing one
 // real server moves few clients between the others. When the client's real
 // server is quiesced the flow gets no real server, unless mh-fallback sends
 // it to another one.
-type mh struct {
-	base
-	t        hashTable
-	port     bool
-	fallback bool
-}
-
-func newMH(b *base, m uint32, port, fallback bool) *mh {
-	s := &mh{base: *b, port: port, fallback: fallback}
+func newMH(b *base, m uint32, port, fallback bool) *srcHash {
+	s := &srcHash{base: *b, port: port, fallback: fallback}
 	perm := canonical(b.backends)
 	keys := make([][3]uint64, len(perm))
 	lw := make([]uint64, len(perm))
@@ -26,16 +19,4 @@ func newMH(b *base, m uint32, port, fallback bool) *mh {
 	}
 	s.t = newHashTable(b, perm, maglevTable(keys, maglevTurns(lw), uint64(m)))
 	return s
-}
-
-func (s *mh) Pick(f Flow) (int, bool) {
-	var port uint16
-	if s.port {
-		port = f.srcPort()
-	}
-	h := flowHash(f.Src, port)
-	if s.fallback {
-		return s.t.getFallback(h)
-	}
-	return s.t.get(h)
 }

@@ -35,9 +35,8 @@ var (
 	_ Scheduler = (*fo)(nil)
 	_ Scheduler = (*ovf)(nil)
 	_ Scheduler = (*twos)(nil)
-	_ Scheduler = (*sh)(nil)
+	_ Scheduler = (*srcHash)(nil)
 	_ Scheduler = (*dh)(nil)
-	_ Scheduler = (*mh)(nil)
 )
 
 // Options tunes the schedulers that have options. The zero Options (or nil)

@@ -1,20 +1,13 @@
 package sched
 
-// sh is IPVS source hashing: the client address (and port, with sh-port)
+// newSH builds IPVS source hashing (sh): the client address (and port, with sh-port)
 // hashes to a bucket of a weighted table, and the bucket's real server gets
 // the flow. The same client goes to the same real server as long as the set
 // of real servers and their layout weights stay the same, on every load
 // balancer. When that real server is quiesced the flow gets no real server,
 // unless sh-fallback sends it to another one.
-type sh struct {
-	base
-	t        hashTable
-	port     bool
-	fallback bool
-}
-
-func newSH(b *base, port, fallback bool) *sh {
-	s := &sh{base: *b, port: port, fallback: fallback}
+func newSH(b *base, port, fallback bool) *srcHash {
+	s := &srcHash{base: *b, port: port, fallback: fallback}
 	s.t = newLayoutTable(b)
 	return s
 }
@@ -28,16 +21,4 @@ func newLayoutTable(b *base) hashTable {
 		lw[c] = b.backends[i].layoutWeight()
 	}
 	return newHashTable(b, perm, bucketTable(lw))
-}
-
-func (s *sh) Pick(f Flow) (int, bool) {
-	var port uint16
-	if s.port {
-		port = f.srcPort()
-	}
-	h := flowHash(f.Src, port)
-	if s.fallback {
-		return s.t.getFallback(h)
-	}
-	return s.t.get(h)
 }

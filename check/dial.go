@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/govs-lb/govs/config"
 )
@@ -44,6 +45,20 @@ func (m *Manager) dial(ctx context.Context, d *net.Dialer, network, address stri
 		return err
 	})
 	return conn, err
+}
+
+// dialUDP connects a UDP socket to address for an exchange that must be
+// over by end: its deadline is end, or now once ctx is done (Run stops).
+// release closes it.
+func (m *Manager) dialUDP(ctx context.Context, d *net.Dialer, address string, end time.Time) (conn net.Conn, release func(), err error) {
+	cctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	if conn, err = m.dial(cctx, d, "udp", address); err != nil {
+		return nil, nil, err
+	}
+	conn.SetDeadline(end)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	return conn, func() { stop(); conn.Close() }, nil
 }
 
 // defaultProber builds the prober of a checker type.

@@ -77,20 +77,15 @@ func (p *dnsProber) probe(ctx context.Context, _ int) result {
 	if p.err != nil {
 		return fail("%v", p.err)
 	}
-	end := time.Now().Add(p.timeout)
-	cctx, cancel := context.WithDeadline(ctx, end)
-	defer cancel()
-	conn, err := p.m.dial(cctx, p.d, "udp", p.addr)
+	conn, release, err := p.m.dialUDP(ctx, p.d, p.addr, time.Now().Add(p.timeout))
 	if err != nil {
 		return fail("connect: %v", err)
 	}
-	defer conn.Close()
-	defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })()
+	defer release()
 	q := make([]byte, len(p.query))
 	copy(q, p.query)
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(q, id)
-	conn.SetDeadline(end)
 	if _, err := conn.Write(q); err != nil {
 		return fail("send query: %v", err)
 	}

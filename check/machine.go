@@ -49,11 +49,8 @@ func applyTCP(c *checker, ok bool, fx *effects) time.Duration {
 	delay := cfg.DelayLoop
 	if ok || c.retryIt >= cfg.Retry {
 		c.retryIt = 0
-		switch {
-		case ok && (!c.up || !c.hasRun):
-			verdict(c, true, fx)
-		case !ok && (c.up || !c.hasRun):
-			verdict(c, false, fx)
+		if ok != c.up || !c.hasRun { // a change, or the first result
+			verdict(c, ok, fx)
 		}
 	} else {
 		delay = cfg.DelayBeforeRetry
@@ -70,11 +67,8 @@ func applyPlain(c *checker, ok bool, fx *effects) time.Duration {
 	delay := cfg.DelayLoop
 	if ok || ((c.up || !c.hasRun) && c.retryIt >= cfg.Retry) {
 		c.retryIt = 0
-		switch {
-		case ok && (!c.up || !c.hasRun):
-			verdict(c, true, fx)
-		case !ok && (c.up || !c.hasRun):
-			verdict(c, false, fx)
+		if ok != c.up || !c.hasRun { // a change, or the first result
+			verdict(c, ok, fx)
 		}
 	} else if c.up {
 		delay = cfg.DelayBeforeRetry

@@ -38,16 +38,11 @@ func newUDPProber(m *Manager, sp *spec) *udpProber {
 }
 
 func (p *udpProber) probe(ctx context.Context, _ int) result {
-	end := time.Now().Add(p.timeout)
-	cctx, cancel := context.WithDeadline(ctx, end)
-	defer cancel()
-	conn, err := p.m.dial(cctx, p.d, "udp", p.addr)
+	conn, release, err := p.m.dialUDP(ctx, p.d, p.addr, time.Now().Add(p.timeout))
 	if err != nil {
 		return fail("connect: %v", err)
 	}
-	defer conn.Close()
-	defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })()
-	conn.SetDeadline(end)
+	defer release()
 	if _, err := conn.Write(p.payload); err != nil {
 		return fail("send: %v", err)
 	}

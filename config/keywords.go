@@ -1,6 +1,9 @@
 package config
 
-import "sort"
+import (
+	"maps"
+	"slices"
+)
 
 // This file is the catalogue of keepalived.conf keywords: every keyword of
 // keepalived 2.2.7 (its parsers and keepalived.conf(5)), by the block it is
@@ -47,12 +50,7 @@ func (c *context) lookup(name string) *keyword {
 
 // names returns the context's keywords, sorted.
 func (c *context) names() []string {
-	var out []string
-	for k := range c.keywords {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(c.keywords))
 }
 
 type entry func(*context)
@@ -337,10 +335,5 @@ func allKeywords() []string {
 		}
 	}
 	walk(catalogue)
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }

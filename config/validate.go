@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +31,7 @@ func validate(cfg *Config, r *reporter) {
 	checkTrackScripts := func(owner string, ts []TrackScript) {
 		for _, t := range ts {
 			if scripts[t.Name] == nil && !r.full() {
-				r.errorf(t.Pos, "%s: track_script %s names no vrrp_script%s", owner, t.Name, didYouMean(t.Name, keys(scripts)))
+				r.errorf(t.Pos, "%s: track_script %s names no vrrp_script%s", owner, t.Name, didYouMean(t.Name, slices.Sorted(maps.Keys(scripts))))
 			}
 		}
 	}
@@ -53,7 +55,7 @@ func validate(cfg *Config, r *reporter) {
 				if r.full() {
 					continue
 				}
-				r.errorf(g.MemberPos[i], "vrrp_sync_group %s: instance %s does not exist%s", g.Name, m, didYouMeanOrList(m, "instances", keys(instances)))
+				r.errorf(g.MemberPos[i], "vrrp_sync_group %s: instance %s does not exist%s", g.Name, m, didYouMeanOrList(m, "instances", slices.Sorted(maps.Keys(instances))))
 			case in.SyncGroup != "" && in.SyncGroup != g.Name:
 				r.errorf(g.MemberPos[i], "vrrp_sync_group %s: instance %s is already in sync group %s", g.Name, m, in.SyncGroup)
 			default:
@@ -112,7 +114,7 @@ func validate(cfg *Config, r *reporter) {
 	}
 	for _, vs := range cfg.VirtualServers {
 		if vs.Group != "" && sgroups[vs.Group] == nil && !r.full() {
-			r.errorf(vs.Pos, "virtual_server group %s: no virtual_server_group is named %s%s", vs.Group, vs.Group, didYouMean(vs.Group, keys(sgroups)))
+			r.errorf(vs.Pos, "virtual_server group %s: no virtual_server_group is named %s%s", vs.Group, vs.Group, didYouMean(vs.Group, slices.Sorted(maps.Keys(sgroups))))
 		}
 	}
 	checkServices(cfg, sgroups, r)
@@ -182,15 +184,6 @@ func posLess(a, b Pos) bool {
 
 func serviceString(a netip.Addr, port uint16, p Protocol) string {
 	return netip.AddrPortFrom(a, port).String() + "/" + p.String()
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // didYouMean returns " (did you mean X?)" for the candidate closest to

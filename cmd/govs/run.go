@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 	"time"
 
@@ -126,28 +127,13 @@ func status(args []string, stdout, stderr io.Writer) int {
 	s := r.Status
 	fmt.Fprintf(stdout, "config     %s\ninterface  %s\nrunning    since %s (%s)\nservices   %d\ninstances  %d\n",
 		s.ConfigFile, s.Interface, s.Started.Format(time.RFC3339), time.Since(s.Started).Round(time.Second), s.Services, s.Instances)
-	verdicts := make([]string, 0, len(s.Verdicts))
-	for v := range s.Verdicts {
-		verdicts = append(verdicts, v)
-	}
-	sort.Strings(verdicts)
-	for _, v := range verdicts {
+	for _, v := range slices.Sorted(maps.Keys(s.Verdicts)) {
 		fmt.Fprintf(stdout, "packets    %-22s %d\n", v, s.Verdicts[v])
 	}
-	names := make([]string, 0, len(s.VRRP))
-	for n := range s.VRRP {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(s.VRRP)) {
 		fmt.Fprintf(stdout, "vrrp       %-22s %s\n", n, s.VRRP[n])
 	}
-	down := make([]string, 0, len(s.Down))
-	for rs := range s.Down {
-		down = append(down, rs)
-	}
-	sort.Strings(down)
-	for _, rs := range down {
+	for _, rs := range slices.Sorted(maps.Keys(s.Down)) {
 		fmt.Fprintf(stdout, "down       %s: %s\n", rs, s.Down[rs])
 	}
 	return exitOK

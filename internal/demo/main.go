@@ -11,11 +11,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -382,13 +383,8 @@ func indent(s string) string {
 }
 
 func tallyString(t map[string]int) string {
-	var names []string
-	for n := range t {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var parts []string
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t)) {
 		parts = append(parts, fmt.Sprintf("%s %d", n, t[n]))
 	}
 	return strings.Join(parts, ", ")

@@ -34,29 +34,39 @@ func realServers(addrs ...netip.Addr) string {
 	return b.String()
 }
 
-// TestRunDR runs the daemon as govs run does, in a lab: a client reaches
-// three DR real servers through it; govs list shows them as ipvsadm -Ln;
-// a reload removes one; stopping leaves no nftables table.
-func TestRunDR(t *testing.T) {
+// lanLab returns hosts on one segment, "lan", by name; those named lb*
+// forward IP.
+func lanLab(t *testing.T, names ...string) map[string]*netsim.Host {
+	t.Helper()
 	lab := netsimtest.New(t)
 	lan, err := lab.AddSegment("lan")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hosts := map[string]*netsim.Host{}
-	for _, name := range []string{"c1", "lb", "r1", "r2", "r3"} {
+	for _, name := range names {
 		h, err := lab.AddHost(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if name == "lb" {
-			h.EnableForwarding()
+		if strings.HasPrefix(name, "lb") {
+			if err := h.EnableForwarding(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := h.Join(lan); err != nil {
 			t.Fatal(err)
 		}
 		hosts[name] = h
 	}
+	return hosts
+}
+
+// TestRunDR runs the daemon as govs run does, in a lab: a client reaches
+// three DR real servers through it; govs list shows them as ipvsadm -Ln;
+// a reload removes one; stopping leaves no nftables table.
+func TestRunDR(t *testing.T) {
+	hosts := lanLab(t, "c1", "lb", "r1", "r2", "r3")
 	vip := netsim.VIP4(1)
 	must := func(err error) {
 		t.Helper()
@@ -182,27 +192,12 @@ virtual_server %s 80 {
 // whose neighbour entry for the VIP points at it; when the master stops,
 // the backup takes the VIP and the clients' connections go on through it.
 func TestRunPair(t *testing.T) {
-	lab := netsimtest.New(t)
-	lan, err := lab.AddSegment("lan")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hosts := lanLab(t, "c1", "c2", "lb1", "lb2", "r1", "r2")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	hosts := map[string]*netsim.Host{}
-	for _, name := range []string{"c1", "c2", "lb1", "lb2", "r1", "r2"} {
-		h, err := lab.AddHost(name)
-		must(err)
-		if strings.HasPrefix(name, "lb") {
-			must(h.EnableForwarding())
-		}
-		_, err = h.Join(lan)
-		must(err)
-		hosts[name] = h
 	}
 	vip := netsim.VIP4(1)
 	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
@@ -317,27 +312,12 @@ const checkConf = `virtual_server %s 80 {
 // TestRunHealthCheck: an HTTP_GET failure takes a real server out of
 // rotation, and its recovery puts it back, as a client sees.
 func TestRunHealthCheck(t *testing.T) {
-	lab := netsimtest.New(t)
-	lan, err := lab.AddSegment("lan")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hosts := lanLab(t, "c1", "lb", "r1", "r2")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	hosts := map[string]*netsim.Host{}
-	for _, name := range []string{"c1", "lb", "r1", "r2"} {
-		h, err := lab.AddHost(name)
-		must(err)
-		if name == "lb" {
-			must(h.EnableForwarding())
-		}
-		_, err = h.Join(lan)
-		must(err)
-		hosts[name] = h
 	}
 	vip := netsim.VIP4(1)
 	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))

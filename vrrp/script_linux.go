@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/govs-lb/govs/config"
@@ -37,7 +36,7 @@ func (r *execRunner) Run(ctx context.Context, s *config.Script, timeout time.Dur
 	case res.Signal != "":
 		return fmt.Errorf("script %s: killed by %s", s.Args[0], res.Signal)
 	case res.Status != 0:
-		return fmt.Errorf("script %s: exit status %s", s.Args[0], strconv.Itoa(res.Status))
+		return fmt.Errorf("script %s: exit status %d", s.Args[0], res.Status)
 	}
 	return nil
 }

@@ -5,7 +5,14 @@ BENCHTIME ?= 1s
 # Packages whose tests need root (network namespaces) run as root when possible.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo "sudo -E env PATH=$$PATH"; })
 
-.PHONY: all build test fmt-check vet fuzz bench lint demo clean
+.PHONY: all build deps test test-peerless fmt-check vet fuzz bench lint demo install clean
+
+# DEPS are the Debian packages whose programs the tests and the demo use as
+# real peers: iproute2 (ip) and nftables (nft) for the namespace labs,
+# keepalived for VRRP interop, tcpdump for captures, nginx as a real HTTP
+# server, systemd for systemd-analyze. This list is the only one: make deps
+# installs it, make test runs make deps, and .ci/run calls make deps.
+DEPS := iproute2 nftables keepalived tcpdump nginx systemd ca-certificates
 
 all: build
 
@@ -19,11 +26,37 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# make test: formatting, vet and every test. Namespace tests need root; they
-# skip with a reason when not root.
-test: fmt-check vet
+# make deps: as root on Debian, install the DEPS that are missing with
+# apt-get, and stop the daemons their packages start (the labs run their
+# own, in namespaces). Quiet and quick when everything is present; not root
+# or not Debian, it says which are missing: the tests that need them skip.
+deps:
+	@missing=$$(for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "note: not installed: "$$missing" (make deps as root on Debian installs them; tests that need them skip)"; exit 0; \
+	fi; \
+	echo "make deps: installing" $$missing; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	for s in nginx keepalived; do \
+	  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl stop $$s >/dev/null 2>&1; systemctl disable $$s >/dev/null 2>&1; \
+	  else service $$s stop >/dev/null 2>&1; fi; true; \
+	done
+
+# make test: formatting, vet and every test, after make deps. Namespace
+# tests need root; they skip with a reason when not root, and a test whose
+# program is missing skips naming it.
+test: deps fmt-check vet
 	@[ "$$(id -u)" = 0 ] || [ -n "$(SUDO)" ] || echo "note: not root and no sudo: namespace tests will skip"
 	$(SUDO) $(GO) test -count=1 ./...
+
+# make test-peerless: the suite again with tcpdump, nginx and keepalived
+# out of PATH; every test that needs one must skip naming it, none fail.
+test-peerless:
+	$(SUDO) env GOVS_PEERLESS=1 $(GO) test -count=1 -timeout 20m -v -run '^TestPeerless$$' ./internal/netsimtest
 
 # make fuzz: every fuzz target, FUZZTIME each (default 10s). Minimizing a
 # new input is bounded to 2s: with large seeds, the default 60s left no time

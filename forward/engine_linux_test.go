@@ -122,6 +122,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestEngineDR(t *testing.T) {
+	netsimtest.RequireProgram(t, "tcpdump")
 	l := newDRLab(t, false)
 	l.start(t, l.specs(forward.MethodDR, sched.RR))
 	// Capture what the client receives: replies must come from the real

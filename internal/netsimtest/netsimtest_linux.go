@@ -43,7 +43,7 @@ func RequireProgram(tb testing.TB, name string) string {
 	tb.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		tb.Skipf("%s is not installed", name)
+		tb.Skipf("%s is not installed (make deps installs it)", name)
 	}
 	return path
 }

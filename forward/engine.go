@@ -59,6 +59,12 @@ type Stats struct {
 	// began elsewhere (mid-flow TCP), TableFull because the table had no
 	// room, RateLimited because new flows came too fast.
 	Stateless, TableFull, RateLimited uint64
+	// NoDestExpired counts connection entries expired on a packet because
+	// their real server had left the configuration (expire_nodest_conn=1).
+	NoDestExpired uint64
+	// Draining is the number of real servers that left the configuration
+	// and still have connections, which go on to them until they end.
+	Draining int
 	// Conns is the number of connection table entries.
 	Conns int
 	// Snapshots counts the snapshots Update has swapped in: an Update

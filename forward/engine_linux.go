@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type Engine struct {
 	// specs are the services of the last Update that succeeded.
 	specs   []ServiceSpec
 	applied bool
+	// quit stops the drainer, which drainDone says has returned.
+	quit      chan struct{}
+	drainDone chan struct{}
 }
 
 // workerRT is a worker with its ring and transmitter.
@@ -245,7 +249,88 @@ func (e *Engine) Start() error {
 		e.wg.Add(1)
 		go e.run(rt)
 	}
+	if e.drainDone == nil {
+		e.quit, e.drainDone = make(chan struct{}), make(chan struct{})
+		go e.drainer()
+	}
 	return e.applyRulesLocked()
+}
+
+// drainEvery is how often the drainer looks for draining real servers
+// whose last connection ended.
+const drainEvery = time.Second
+
+// drainer drops, once a drainEvery, the draining real servers (removed
+// by an Update while they held connections) that hold none any more.
+func (e *Engine) drainer() {
+	defer close(e.drainDone)
+	t := time.NewTicker(drainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.quit:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		if s := e.snap.Load(); s != nil && !e.stopped {
+			if _, idle := s.Draining(); idle > 0 {
+				if next, err := s.Successor(e.specs, engineRouter{e}, e.countersForLocked); err != nil {
+					e.log.Warn("dropping drained real servers", "err", err)
+				} else {
+					e.snap.Store(next)
+					e.swaps.Add(1)
+				}
+			}
+		}
+		e.mu.Unlock()
+	}
+}
+
+// stopDrainer stops the drainer and waits for it, without holding mu.
+func (e *Engine) stopDrainer() {
+	e.mu.Lock()
+	quit, done := e.quit, e.drainDone
+	e.quit = nil
+	e.mu.Unlock()
+	if quit != nil {
+		close(quit)
+		<-done
+	}
+}
+
+// resolveWait bounds how long Update waits for the kernel to resolve the
+// MAC addresses of real servers it adds.
+const resolveWait = 300 * time.Millisecond
+
+// resolveNewLocked asks the kernel to resolve the next hops of s's real
+// servers that prev does not have, and waits for them, at most
+// resolveWait, so that the first SYN a new real server is given is not
+// dropped as unresolved. IPVS's packets wait in the kernel's neighbour
+// queue instead; govs's frames do not pass it.
+func (e *Engine) resolveNewLocked(prev, s *Snapshot) {
+	if e.neigh == nil {
+		return
+	}
+	var todo []*backend
+	for i := range s.backends {
+		b := &s.backends[i]
+		if b.draining || (prev != nil && prev.backendByID(b.id) != nil) {
+			continue
+		}
+		if _, ok := e.neigh.Lookup(b.egress.Ifindex, b.nextHop); !ok {
+			e.neigh.Resolve(b.egress.Ifindex, b.nextHop)
+			todo = append(todo, b)
+		}
+	}
+	deadline := time.Now().Add(resolveWait)
+	for len(todo) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		todo = slices.DeleteFunc(todo, func(b *backend) bool {
+			_, ok := e.neigh.Lookup(b.egress.Ifindex, b.nextHop)
+			return ok
+		})
+	}
 }
 
 // run is a worker's loop, on its own locked thread pinned to its CPU.
@@ -295,10 +380,12 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 		return nil
 	}
 	e.applied = false
-	s, err := NewSnapshot(specs, engineRouter{e}, e.countersForLocked)
+	prev := e.snap.Load()
+	s, err := prev.Successor(specs, engineRouter{e}, e.countersForLocked)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	e.resolveNewLocked(prev, s)
 	e.publishCountersLocked()
 	e.snap.Store(s)
 	e.swaps.Add(1)
@@ -359,6 +446,7 @@ func (e *Engine) publishCountersLocked() {
 // Stop stops the workers, removes the nftables rules and closes every
 // socket. It is safe to call more than once.
 func (e *Engine) Stop() error {
+	e.stopDrainer()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
@@ -467,6 +555,7 @@ func (e *Engine) Stats() Stats {
 		st.Stateless += rt.stats.stateless.Load()
 		st.TableFull += rt.stats.tableFull.Load()
 		st.RateLimited += rt.stats.rateLimited.Load()
+		st.NoDestExpired += rt.stats.noDest.Load()
 		st.Conns += rt.w.conns.Len()
 		rs := rt.ring.Stats()
 		st.RxPackets += rs.Packets
@@ -475,6 +564,7 @@ func (e *Engine) Stats() Stats {
 		st.TxSent += ts.Sent
 		st.TxDropped += ts.Dropped
 	}
+	st.Draining, _ = snap.Draining()
 	for i := range snap.services {
 		svc := &snap.services[i]
 		ss := ServiceStats{ID: svc.id, Name: svc.name, Scheduler: svc.sched.Algorithm().String(),

@@ -166,6 +166,15 @@ type backend struct {
 	nextHop  Addr16
 	src4     [4]byte // TUN outer source
 	dst4     [4]byte // TUN outer destination
+	// draining: the real server left the configuration but its service
+	// stayed, and it still has connections; they keep flowing to it
+	// until they end, and it takes no new one.
+	draining bool
+}
+
+// holdsConns reports whether b's counters still count a connection.
+func (b *backend) holdsConns() bool {
+	return b.counters != nil && b.counters.Active.Load()+b.counters.Inactive.Load() > 0
 }
 
 // Counters returns the connection counters a new snapshot should reuse for
@@ -176,6 +185,36 @@ type CountersFor func(backendID uint32) *sched.Counters
 // NewSnapshot builds the forwarding state for specs. counters gives each
 // real server's connection counters; router the egress of each real server.
 func NewSnapshot(specs []ServiceSpec, router Router, counters CountersFor) (*Snapshot, error) {
+	return buildSnapshot(specs, router, counters, nil)
+}
+
+// Successor builds the snapshot for specs that follows s: as NewSnapshot,
+// and a real server of s that specs no longer have, in a service they
+// still have, stays as draining while it holds connections, so that a
+// reload cuts no connection short (a SYN on the ports of one of its
+// flows is scheduled afresh). A nil s has no real servers to keep.
+func (s *Snapshot) Successor(specs []ServiceSpec, router Router, counters CountersFor) (*Snapshot, error) {
+	return buildSnapshot(specs, router, counters, s)
+}
+
+// Draining returns how many real servers of s are draining, and how many
+// of them hold no connection any more: a Successor drops those.
+func (s *Snapshot) Draining() (draining, idle int) {
+	if s == nil {
+		return 0, 0
+	}
+	for i := range s.backends {
+		if b := &s.backends[i]; b.draining {
+			draining++
+			if !b.holdsConns() {
+				idle++
+			}
+		}
+	}
+	return draining, idle
+}
+
+func buildSnapshot(specs []ServiceSpec, router Router, counters CountersFor, prev *Snapshot) (*Snapshot, error) {
 	s := &Snapshot{index: map[svcKey]int32{}, byAddr: map[svcKey]int32{}, gen: snapshotGen.Add(1)}
 	seenRS := map[uint32]bool{}
 	var errs []error
@@ -186,6 +225,9 @@ func NewSnapshot(specs []ServiceSpec, router Router, counters CountersFor) (*Sna
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if prev != nil {
+		s.keepDraining(prev, seenRS)
 	}
 	s.table = newSvcTable(len(s.index))
 	for k, i := range s.index {
@@ -285,6 +327,29 @@ func (s *Snapshot) addService(spec ServiceSpec, router Router, counters Counters
 	s.services = append(s.services, svc)
 	s.maxSvcID = max(s.maxSvcID, spec.ID)
 	return nil
+}
+
+// keepDraining adds prev's real servers that s's specs dropped (not in
+// seen), whose service s still has and that still hold connections, as
+// draining: in no scheduler, found only by their connections' IDs.
+func (s *Snapshot) keepDraining(prev *Snapshot, seen map[uint32]bool) {
+	svcByID := map[uint32]int32{}
+	for i := range s.services {
+		svcByID[s.services[i].id] = int32(i)
+	}
+	for i := range prev.backends {
+		b := prev.backends[i]
+		if seen[b.id] || !b.holdsConns() {
+			continue
+		}
+		si, ok := svcByID[prev.services[b.svc].id]
+		if !ok {
+			continue
+		}
+		b.svc, b.draining = si, true
+		s.backends = append(s.backends, b)
+		s.maxRSID = max(s.maxRSID, b.id)
+	}
 }
 
 // statelessTableSize picks a Maglev table size about 100 times the real

@@ -120,6 +120,16 @@ var connFlagRow = func() (r [32]uint8) {
 	return r
 }()
 
+// closing reports whether a TCP entry in state s has seen its connection
+// end, as far as a balancer that sees only the client's half can tell:
+// FIN_WAIT (the client's FIN; with DR and TUN the balancer sees nothing
+// after it), TIME_WAIT or CLOSE. A SYN on such an entry's ports is a new
+// connection: IPVS's conn_reuse_mode 1, with its bit for connections
+// without output (FIN_WAIT), as DR and TUN connections are.
+func (s ConnState) closing() bool {
+	return s == TCPFinWait || s == TCPTimeWait || s == TCPClose
+}
+
 // Update applies one client-to-server packet with TCP flags flags (0 for
 // UDP) to c at time now, as IPVS's set_tcp_state does for a connection
 // without output: the state moves by the INPUT-ONLY table and the idle timer
@@ -131,7 +141,7 @@ var connFlagRow = func() (r [32]uint8) {
 // A SYN for an entry in TIME_WAIT or CLOSE moves it to SYN_RECV on the same
 // real server, as IPVS with conn_reuse_mode 0. IPVS's default
 // (conn_reuse_mode 1) instead ends the old connection and schedules the SYN
-// afresh: a caller that wants that checks the state first, deletes the
+// afresh: a caller that wants that checks closing first, deletes the
 // entry and inserts a new one.
 //
 // Update leaves a Conn whose State is invalid unchanged and reports false,

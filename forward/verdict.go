@@ -29,9 +29,6 @@ const (
 	// DropNoBackend: the virtual service has no real server that takes new
 	// flows (all down or weight 0).
 	DropNoBackend
-	// DropBackendGone: the flow's real server left the configuration, as
-	// IPVS drops such packets (expire_nodest_conn=0).
-	DropBackendGone
 	// DropUnresolved: the real server's MAC address is not known yet; a
 	// resolution was started.
 	DropUnresolved
@@ -44,18 +41,17 @@ const (
 )
 
 var verdictNames = [...]string{
-	Forwarded:       "forwarded",
-	DropRunt:        "runt",
-	DropTruncated:   "truncated",
-	DropNotIP:       "not-ip",
-	DropBadIP:       "bad-ip-header",
-	DropBadL4:       "bad-l4-header",
-	DropNoService:   "no-service",
-	DropNoBackend:   "no-backend",
-	DropBackendGone: "backend-gone",
-	DropUnresolved:  "unresolved-neighbour",
-	DropTooBig:      "too-big",
-	DropTx:          "tx-error",
+	Forwarded:      "forwarded",
+	DropRunt:       "runt",
+	DropTruncated:  "truncated",
+	DropNotIP:      "not-ip",
+	DropBadIP:      "bad-ip-header",
+	DropBadL4:      "bad-l4-header",
+	DropNoService:  "no-service",
+	DropNoBackend:  "no-backend",
+	DropUnresolved: "unresolved-neighbour",
+	DropTooBig:     "too-big",
+	DropTx:         "tx-error",
 }
 
 func (v Verdict) String() string {

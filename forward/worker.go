@@ -56,10 +56,11 @@ type workerStats struct {
 	verdicts [numVerdicts]counter
 	// stateless counts new flows sent by the stateless choice: mid-flow
 	// packets of unknown flows, a full table, a new-flow rate above the
-	// limit.
-	stateless, tableFull, rateLimited counter
-	rs                                atomic.Pointer[[]rsStats]  // by real server ID
-	svc                               atomic.Pointer[[]svcStats] // by service ID
+	// limit. noDest counts entries expired because their real server
+	// left the configuration.
+	stateless, tableFull, rateLimited, noDest counter
+	rs                                        atomic.Pointer[[]rsStats]  // by real server ID
+	svc                                       atomic.Pointer[[]svcStats] // by service ID
 }
 
 // plainStats are a worker's own running totals of one service or real
@@ -74,6 +75,7 @@ type plainStats struct {
 type localStats struct {
 	verdicts                          [numVerdicts]uint64
 	stateless, tableFull, rateLimited uint64
+	noDest                            uint64
 	rs, svc                           []plainStats // by ID
 	dirtyRS, dirtySvc                 []uint32
 }
@@ -201,6 +203,7 @@ func (w *worker) publish() {
 	w.stats.stateless.v.Store(l.stateless)
 	w.stats.tableFull.v.Store(l.tableFull)
 	w.stats.rateLimited.v.Store(l.rateLimited)
+	w.stats.noDest.v.Store(l.noDest)
 	if rs := w.stats.rs.Load(); rs != nil {
 		for _, id := range l.dirtyRS {
 			p := &l.rs[id]
@@ -298,18 +301,26 @@ func (w *worker) choose(snap *Snapshot, svc *service, p *Packet) (*backend, Verd
 	tcp := p.Key.Proto == 6
 	if c := w.conns.Lookup(&p.Key, w.now); c != nil {
 		b := snap.backendByID(c.Backend)
-		if b == nil {
-			return nil, DropBackendGone
-		}
-		if !tcp {
+		switch {
+		case b == nil:
+			// The flow's real server left the configuration and is not
+			// draining (its service went and came back): the entry
+			// expires and p goes on as a packet of a flow the table
+			// never saw, as IPVS with expire_nodest_conn=1 does. A SYN
+			// on those ports is scheduled afresh; a mid-flow packet
+			// takes the consistent hash, whose real server resets the
+			// connection, so that the client learns at once.
+			w.conns.Delete(&p.Key, w.now)
+			w.local.noDest++
+		case !tcp:
 			c.Expires = w.now + w.timeouts.Of(UDPNormal)
 			return b, Forwarded
-		}
-		if p.TCPFlags&TCPSyn != 0 && p.TCPFlags&TCPAck == 0 && (c.State == TCPTimeWait || c.State == TCPClose) {
+		case p.TCPFlags&(TCPSyn|TCPAck) == TCPSyn && (b.draining || c.State.closing()):
 			// A new connection on the ports of an old one: schedule it
-			// afresh, as IPVS's default conn_reuse_mode 1 does.
+			// afresh, as IPVS's default conn_reuse_mode 1 does, also
+			// when the old one's real server is draining.
 			w.conns.Delete(&p.Key, w.now)
-		} else {
+		default:
 			w.track(c, b.counters, p.TCPFlags)
 			return b, Forwarded
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func newTestEngine(t testing.TB, specs ...ServiceSpec) *testEngine {
 }
 
 func (te *testEngine) update(specs ...ServiceSpec) {
-	s, err := NewSnapshot(specs, fakeRouter{}, func(id uint32) *sched.Counters {
+	s, err := te.w.snap.Successor(specs, fakeRouter{}, func(id uint32) *sched.Counters {
 		for int(id) >= len(te.byID) {
 			te.byID = append(te.byID, nil)
 		}
@@ -253,16 +254,117 @@ func TestWorkerQuiesceAndRemove(t *testing.T) {
 			t.Fatalf("new flow went to the quiesced real server")
 		}
 	}
-	// rs2 leaves the configuration: its flows' packets are dropped, as
-	// IPVS does, and new flows go elsewhere.
+	// rs2 leaves the configuration: it drains, its flow goes on to it...
 	spec.Backends = []BackendSpec{spec.Backends[0], spec.Backends[2]}
 	te.update(spec)
-	if v := te.feed(ackFrom(on[12], TCPAck)); v != DropBackendGone {
-		t.Errorf("packet of a removed real server's flow: %v, want %v", v, DropBackendGone)
+	if v := te.feed(ackFrom(on[12], TCPAck)); v != Forwarded {
+		t.Errorf("packet of a removed real server's flow: %v, want %v", v, Forwarded)
+	}
+	if got := sentTo(te.tx.frames[len(te.tx.frames)-1]); got != rs2 {
+		t.Errorf("packet of a draining real server's flow went to %v, want %v", got, rs2)
+	}
+	if n, idle := te.w.snap.Draining(); n != 1 || idle != 0 {
+		t.Errorf("Draining() = %d, %d; want 1, 0", n, idle)
+	}
+	// ... until it ends; then the next snapshot forgets rs2.
+	k := flowKeyFrom(on[12])
+	te.feed(ackFrom(on[12], TCPRst))
+	te.at(time.Hour)
+	te.w.conns.Sweep(te.w.now, 1<<20)
+	if c := te.w.conns.Lookup(&k, te.w.now); c != nil {
+		t.Fatalf("entry after RST and an hour: %+v", c)
+	}
+	te.update(spec)
+	if n, _ := te.w.snap.Draining(); n != 0 {
+		t.Errorf("rs2 still draining after its last connection ended")
 	}
 	te.feed(synFrom(42200))
 	if got := sentTo(te.tx.frames[len(te.tx.frames)-1]); got != rs3 {
 		t.Errorf("new flow went to %v, want %v", got, rs3)
+	}
+}
+
+// TestWorkerRemovedServerPortReuse is a client reusing the ports of a
+// connection that ended to a real server a reload removed since. With DR
+// the balancer sees only the client's half, so a closed connection waits
+// in FIN_WAIT (IPVS's input-only table). The SYN ends the entry and is
+// scheduled afresh on a live real server, not dropped, nor sent to the
+// draining one.
+func TestWorkerRemovedServerPortReuse(t *testing.T) {
+	spec := webService(sched.RR, MethodDR)
+	te := newTestEngine(t, spec)
+	var port uint16
+	for p := uint16(42300); p < 42303; p++ {
+		te.feed(synFrom(p))
+		if te.lastBackendID() == 12 {
+			port = p
+		}
+	}
+	te.feed(ackFrom(port, TCPAck))
+	te.feed(ackFrom(port, TCPFin|TCPAck))
+	k := flowKeyFrom(port)
+	if c := te.w.conns.Lookup(&k, te.w.now); c == nil || c.State != TCPFinWait {
+		t.Fatalf("entry before the reload: %+v, want FIN_WAIT", c)
+	}
+	spec.Backends = []BackendSpec{spec.Backends[0], spec.Backends[2]}
+	te.update(spec)
+	if v := te.feed(synFrom(port)); v != Forwarded {
+		t.Fatalf("SYN on a reused port of a removed real server's flow: %v, want %v", v, Forwarded)
+	}
+	if got := sentTo(te.tx.frames[len(te.tx.frames)-1]); got == rs2 {
+		t.Errorf("new connection went to the removed real server")
+	}
+	if c := te.w.conns.Lookup(&k, te.w.now); c == nil || c.Backend == 12 || c.State != TCPSynRecv {
+		t.Errorf("entry after the SYN: %+v, want SYN_RECV on a live real server", c)
+	}
+}
+
+// TestWorkerPortReuseAfterFin: a SYN on the ports of a connection the
+// client closed (FIN_WAIT) is a new connection, scheduled afresh (round
+// robin moves on), not glued to the old real server.
+func TestWorkerPortReuseAfterFin(t *testing.T) {
+	te := newTestEngine(t, webService(sched.RR, MethodDR))
+	te.feed(synFrom(42400))
+	first := te.lastBackendID()
+	te.feed(ackFrom(42400, TCPAck))
+	te.feed(ackFrom(42400, TCPFin|TCPAck))
+	te.feed(synFrom(42400))
+	if again := te.lastBackendID(); again == first {
+		t.Errorf("the SYN after FIN stayed on real server %d: not scheduled afresh", first)
+	}
+	// A retransmitted SYN of a connection still opening stays.
+	te.feed(synFrom(42401))
+	open := te.lastBackendID()
+	te.feed(synFrom(42401))
+	if again := te.lastBackendID(); again != open {
+		t.Errorf("a retransmitted SYN moved from %d to %d", open, again)
+	}
+}
+
+// TestWorkerServiceBackExpiresFlows: a service removed and added again
+// keeps none of its old real servers' IDs (the daemon gives new ones), so
+// its old flows' entries point nowhere: the next packet expires the entry
+// (expire_nodest_conn=1) and goes on as a packet of an unknown flow.
+func TestWorkerServiceBackExpiresFlows(t *testing.T) {
+	spec := webService(sched.RR, MethodDR)
+	te := newTestEngine(t, spec)
+	te.feed(synFrom(42500))
+	te.feed(ackFrom(42500, TCPAck))
+	te.update() // the service goes: nothing to drain into
+	back := spec
+	back.Backends = slices.Clone(spec.Backends)
+	for i := range back.Backends {
+		back.Backends[i].ID += 100
+	}
+	te.update(back)
+	if v := te.feed(ackFrom(42500, TCPAck)); v != Forwarded {
+		t.Fatalf("packet of a flow whose real server ID is gone: %v", v)
+	}
+	if te.w.local.noDest != 1 {
+		t.Errorf("noDest = %d, want 1", te.w.local.noDest)
+	}
+	if te.w.local.stateless != 1 {
+		t.Errorf("stateless = %d, want 1: the packet takes the consistent hash", te.w.local.stateless)
 	}
 }
 
@@ -451,4 +553,11 @@ func TestWorkerFragments(t *testing.T) {
 func ExampleVerdict() {
 	fmt.Println(Forwarded, DropNoService)
 	// Output: forwarded no-service
+}
+
+// flowKeyFrom is the connection table's key of synFrom(port)'s flow.
+func flowKeyFrom(port uint16) FlowKey {
+	var p Packet
+	ParseFrame(synFrom(port), &p)
+	return p.Key
 }

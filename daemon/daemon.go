@@ -34,6 +34,9 @@ type Options struct {
 	Socket string
 	// Logger gets the daemon's events; nil means slog.Default().
 	Logger *slog.Logger
+	// Ready, if set, is called once Run forwards, runs its VRRP instances
+	// and answers on the admin socket (systemd's READY=1).
+	Ready func()
 }
 
 // DefaultSocket is where govs run listens for govs list, status and reload.
@@ -203,6 +206,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			defer wg.Done()
 			d.sampleRates(ctx)
 		}()
+	}
+	if d.opts.Ready != nil {
+		d.opts.Ready()
 	}
 	<-ctx.Done()
 	if admin != nil {

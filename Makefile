@@ -16,8 +16,14 @@ DEPS := iproute2 nftables keepalived tcpdump nginx systemd ca-certificates
 
 all: build
 
+# The commit goes into the binary for govs version, also where the go
+# command records no VCS information (GOFLAGS=-buildvcs=false).
+COMMIT   := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell git diff --quiet HEAD 2>/dev/null || echo true)
+LDFLAGS  := -X github.com/govs-lb/govs/internal/version.commit=$(COMMIT) -X github.com/govs-lb/govs/internal/version.modified=$(MODIFIED)
+
 build:
-	$(GO) build -trimpath -o bin/govs ./cmd/govs
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/govs ./cmd/govs
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -29,21 +29,6 @@ type Reply struct {
 	Message string         `json:"message,omitempty"`
 }
 
-// Status describes a running daemon.
-type Status struct {
-	ConfigFile string    `json:"config_file"`
-	Interface  string    `json:"interface"`
-	Started    time.Time `json:"started"`
-	Services   int       `json:"services"`
-	Instances  int       `json:"instances"`
-	Verdicts   map[string]uint64
-	// VRRP is each instance's state: "MASTER priority 150".
-	VRRP map[string]string `json:"vrrp,omitempty"`
-	// Down lists the real servers the health checkers hold down, with
-	// why: "SERVICE REAL_SERVER" -> reason.
-	Down map[string]string `json:"down,omitempty"`
-}
-
 type adminServer struct {
 	l    net.Listener
 	wg   sync.WaitGroup
@@ -120,33 +105,7 @@ func (d *Daemon) answer(req request) Reply {
 	case "status":
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		status := &Status{
-			ConfigFile: d.opts.ConfigFile, Interface: d.iface, Started: d.started,
-			Services: len(d.cfg.VirtualServers), Instances: len(d.cfg.Instances),
-		}
-		if d.engine != nil {
-			status.Verdicts = d.engine.Stats().Verdicts
-		}
-		if d.checks != nil {
-			st := d.checks.State()
-			for _, name := range st.Services() {
-				for rs, r := range st.Service(name).Reals() {
-					if !r.Alive {
-						if status.Down == nil {
-							status.Down = map[string]string{}
-						}
-						status.Down[name+" "+rs.String()] = r.Reason
-					}
-				}
-			}
-		}
-		if d.vrrp != nil {
-			status.VRRP = map[string]string{}
-			for name, st := range d.vrrp.States() {
-				status.VRRP[name] = fmt.Sprintf("%s priority %d", st.State, st.Priority)
-			}
-		}
-		return Reply{Status: status}
+		return Reply{Status: d.statusLocked()}
 	case "reload":
 		if err := d.Reload(); err != nil {
 			return Reply{Error: err.Error()}

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,10 @@ type Daemon struct {
 	checks *check.Manager  // nil when the file has no virtual server
 	iface  string
 	rates  rateBook
+	// cfgHash is the SHA-256 of the configuration file last loaded;
+	// reloads counts the reloads.
+	cfgHash string
+	reloads Reloads
 
 	// fwd is what the data plane is given. VRRP's Forward hook takes it
 	// on the state machine's goroutine, so whoever holds fwd.mu must
@@ -94,28 +100,33 @@ func New(opts Options) (*Daemon, error) {
 	if d.opts.Socket == "" {
 		d.opts.Socket = DefaultSocket
 	}
-	cfg, err := d.load()
+	cfg, hash, err := d.load()
 	if err != nil {
 		return nil, err
 	}
-	d.cfg = cfg
+	d.cfg, d.cfgHash = cfg, hash
 	return d, nil
 }
 
 // load reads the configuration file, logs its warnings and refuses its
 // errors.
-func (d *Daemon) load() (*config.Config, error) {
+func (d *Daemon) load() (*config.Config, string, error) {
+	raw, err := os.ReadFile(d.opts.ConfigFile)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(raw)
 	cfg, diags, err := config.Load(d.opts.ConfigFile, &config.Options{ConfigID: d.opts.ConfigID})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if diags.HasErrors() {
-		return nil, &ConfigError{File: d.opts.ConfigFile, Diags: diags}
+		return nil, "", &ConfigError{File: d.opts.ConfigFile, Diags: diags}
 	}
 	for _, w := range diags {
 		d.log.Warn(w.Msg, "at", w.Pos.String())
 	}
-	return cfg, nil
+	return cfg, hex.EncodeToString(sum[:]), nil
 }
 
 // Run runs the data plane, the VRRP instances and the admin socket until
@@ -296,7 +307,13 @@ func (d *Daemon) healthLocked() health {
 
 // refreshLocked gives the engine the services of cfg that are active now.
 func (d *Daemon) refreshLocked(cfg *config.Config) error {
-	specs, err := serviceSpecs(cfg, d.ids, d.healthLocked())
+	return d.refreshWith(cfg, d.healthLocked())
+}
+
+// refreshWith gives the engine the services of cfg that are active in the
+// health checkers' view h.
+func (d *Daemon) refreshWith(cfg *config.Config, h health) error {
+	specs, err := serviceSpecs(cfg, d.ids, h)
 	if err != nil {
 		return err
 	}
@@ -360,7 +377,22 @@ func (d *Daemon) updateForwardingLocked() (int, error) {
 // Reload reads the configuration again and gives the data plane the new
 // services. A configuration with errors is refused and the old one stays.
 func (d *Daemon) Reload() error {
-	cfg, err := d.load()
+	err := d.reload()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reloads.Last = time.Now()
+	if err != nil {
+		d.reloads.Failed++
+		d.reloads.LastError = err.Error()
+		return err
+	}
+	d.reloads.OK++
+	d.reloads.LastError = ""
+	return nil
+}
+
+func (d *Daemon) reload() error {
+	cfg, hash, err := d.load()
 	if err != nil {
 		d.log.Error("reload refused", "err", err)
 		return err
@@ -385,8 +417,8 @@ func (d *Daemon) Reload() error {
 			return err
 		}
 	}
-	d.cfg = cfg
-	d.log.Info("reloaded", "virtual_servers", len(cfg.VirtualServers), "instances", len(cfg.Instances))
+	d.cfg, d.cfgHash = cfg, hash
+	d.log.Info("reloaded", "virtual_servers", len(cfg.VirtualServers), "instances", len(cfg.Instances), "sha256", hash)
 	return nil
 }
 

@@ -3,6 +3,10 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -156,6 +160,23 @@ func TestRunDR(t *testing.T) {
 	}
 	_, err = hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 4)
 	must(err)
+	// govs status --json: the document a script decodes.
+	r, err = Ask(askCtx(), socket, "status")
+	must(err)
+	raw, err := json.Marshal(r.Status)
+	must(err)
+	var st Status
+	must(json.Unmarshal(raw, &st))
+	sum := sha256.Sum256([]byte(fmt.Sprintf(drConf, vip, realServers(rs[1:]...))))
+	if st.Format != StatusFormat || st.ConfigSHA256 != hex.EncodeToString(sum[:]) || st.Interface != "lan" || st.Services != 1 {
+		t.Errorf("status: %s", raw)
+	}
+	if st.Reloads.OK != 1 || st.Reloads.Failed != 1 || !strings.Contains(st.Reloads.LastError, "NAT") {
+		t.Errorf("reloads: %+v, want 1 ok, 1 failed for lb_kind NAT", st.Reloads)
+	}
+	if st.Packets["forwarded"] == 0 {
+		t.Errorf("status counts no forwarded packet: %s", raw)
+	}
 
 	stop()
 	out2, _ := hosts["lb"].Run(context.Background(), "nft", "list", "tables")
@@ -244,7 +265,12 @@ func TestRunPair(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		return rep.Status.VRRP["VI"]
+		for _, v := range rep.Status.VRRP {
+			if v.Instance == "VI" {
+				return v.State
+			}
+		}
+		return "no instance VI"
 	}
 	netsimtest.Eventually(t, 10*time.Second, func() error {
 		if s := state(lb1); !strings.HasPrefix(s, "MASTER") {
@@ -367,16 +393,43 @@ func TestRunHealthCheck(t *testing.T) {
 	}
 	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 5, "r2": 5}) })
 
-	// r2's web server stops: its checker fails, r2 leaves the service.
+	// r2's web server stops: its checker fails, r2 leaves the service
+	// (govs lists it with weight 0 while its connections last). Once govs
+	// status says so, govs list does too: status hands the data plane the
+	// checkers' view before it answers.
 	must(servers["r2"].Close())
-	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 10, "r2": 0}) })
-	c, cl := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cl()
-	rep, err := Ask(c, socket, "status")
-	must(err)
-	if len(rep.Status.Down) != 1 {
-		t.Errorf("status lists %v as down", rep.Status.Down)
+	r2 := hosts["r2"].Addr4("lan").String()
+	takesNew := func() bool {
+		c, cl := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cl()
+		rep, err := Ask(c, socket, "stats")
+		must(err)
+		for _, s := range NewList(rep).Services {
+			for _, r := range s.RealServers {
+				if r.Address == r2 && r.Weight > 0 {
+					return true
+				}
+			}
+		}
+		return false
 	}
+	netsimtest.Eventually(t, 10*time.Second, func() error {
+		c, cl := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cl()
+		rep, err := Ask(c, socket, "status")
+		must(err)
+		if len(rep.Status.Down) == 0 {
+			return errors.New("r2 is not down yet")
+		}
+		if d := rep.Status.Down; len(d) != 1 || d[0].RealServer != r2+":80" {
+			t.Fatalf("status lists %v as down", d)
+		}
+		if takesNew() {
+			t.Fatalf("govs status says r2 is down (%+v), govs list still gives it a weight", rep.Status.Down)
+		}
+		return nil
+	})
+	netsimtest.Eventually(t, 10*time.Second, func() error { return spread(map[string]int{"r1": 10, "r2": 0}) })
 	// It comes back: so does r2.
 	_, err = hosts["r2"].StartHTTPServer(":80")
 	must(err)

@@ -75,17 +75,6 @@ func WriteList(w io.Writer, r *Reply, o ListOptions) {
 	}
 }
 
-// forwardName is ipvsadm's name of a forwarding method.
-func forwardName(m forward.Method) string {
-	switch m {
-	case forward.MethodDR:
-		return "Route"
-	case forward.MethodTUN:
-		return "Tunnel"
-	}
-	return m.String()
-}
-
 // human writes a byte count as ipvsadm does: K, M, G past 4 digits.
 func human(n uint64) string {
 	const units = "KMGT"

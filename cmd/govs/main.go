@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 
 	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/internal/version"
 )
 
 const defaultConfig = "/etc/keepalived/keepalived.conf"
@@ -51,8 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "govs", version())
-		return exitOK
+		return printVersion(args[1:], stdout, stderr)
 	case "run":
 		return runDaemon(args[1:], stderr)
 	case "list":
@@ -70,11 +69,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+// printVersion is "govs version [--json]": the module version and the
+// commit the binary was built from.
+func printVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("govs version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the build information as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
 	}
-	return "devel"
+	v := version.Get()
+	if *asJSON {
+		if err := writeJSON(stdout, v); err != nil {
+			return exitFindings
+		}
+		return exitOK
+	}
+	fmt.Fprintln(stdout, "govs", v)
+	return exitOK
 }
 
 func check(args []string, stdout, stderr io.Writer) int {

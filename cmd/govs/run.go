@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
 
@@ -79,17 +78,37 @@ func runDaemon(args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-func adminFlags(name string, args []string, stderr io.Writer) (*flag.FlagSet, *string, *bool, *bool, bool) {
+// adminOpts are the flags of the commands that talk to a running govs.
+type adminOpts struct {
+	socket            string
+	stats, rate, json bool
+}
+
+func adminFlags(name string, args []string, stderr io.Writer) (*adminOpts, bool) {
+	o := &adminOpts{}
 	fs := flag.NewFlagSet("govs "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	socket := fs.String("socket", daemon.DefaultSocket, "admin socket `path` of the running govs")
-	stats := fs.Bool("stats", false, "connections, packets and bytes (as ipvsadm --stats)")
-	rate := fs.Bool("rate", false, "rates over the last 2 seconds (as ipvsadm --rate)")
-	fs.Bool("n", true, "numeric output (always; accepted for ipvsadm habits)")
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, nil, nil, false
+	fs.StringVar(&o.socket, "socket", daemon.DefaultSocket, "admin socket `path` of the running govs")
+	switch name {
+	case "list":
+		fs.BoolVar(&o.stats, "stats", false, "connections, packets and bytes (as ipvsadm --stats)")
+		fs.BoolVar(&o.rate, "rate", false, "rates over the last 2 seconds (as ipvsadm --rate)")
+		fs.Bool("n", true, "numeric output (always; accepted for ipvsadm habits)")
+		fs.BoolVar(&o.json, "json", false, "print the list as a JSON document, with stats and rates (format 1: see README)")
+	case "status":
+		fs.BoolVar(&o.json, "json", false, "print the status as a JSON document (format 1: see README)")
 	}
-	return fs, socket, stats, rate, true
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	return o, true
+}
+
+// writeJSON prints v indented, as the --json flags do.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func ask(socket, command string) (*daemon.Reply, error) {
@@ -100,52 +119,56 @@ func ask(socket, command string) (*daemon.Reply, error) {
 
 // list is "govs list": ipvsadm -Ln [--stats|--rate] for govs.
 func list(args []string, stdout, stderr io.Writer) int {
-	_, socket, stats, rate, ok := adminFlags("list", args, stderr)
+	o, ok := adminFlags("list", args, stderr)
 	if !ok {
 		return exitUsage
 	}
-	r, err := ask(*socket, "stats")
+	r, err := ask(o.socket, "stats")
 	if err != nil {
 		fmt.Fprintf(stderr, "govs list: %v\n", err)
 		return exitFindings
 	}
-	daemon.WriteList(stdout, r, daemon.ListOptions{Stats: *stats, Rate: *rate})
+	if o.json {
+		if err := writeJSON(stdout, daemon.NewList(r)); err != nil {
+			fmt.Fprintf(stderr, "govs list: %v\n", err)
+			return exitFindings
+		}
+		return exitOK
+	}
+	daemon.WriteList(stdout, r, daemon.ListOptions{Stats: o.stats, Rate: o.rate})
 	return exitOK
 }
 
-// status is "govs status": what the running govs does.
+// status is "govs status": what the running govs does. Once it returns,
+// the data plane holds what it says (govs list shows the same).
 func status(args []string, stdout, stderr io.Writer) int {
-	_, socket, _, _, ok := adminFlags("status", args, stderr)
+	o, ok := adminFlags("status", args, stderr)
 	if !ok {
 		return exitUsage
 	}
-	r, err := ask(*socket, "status")
+	r, err := ask(o.socket, "status")
 	if err != nil {
 		fmt.Fprintf(stderr, "govs status: %v\n", err)
 		return exitFindings
 	}
-	s := r.Status
-	fmt.Fprintf(stdout, "config     %s\ninterface  %s\nrunning    since %s (%s)\nservices   %d\ninstances  %d\n",
-		s.ConfigFile, s.Interface, s.Started.Format(time.RFC3339), time.Since(s.Started).Round(time.Second), s.Services, s.Instances)
-	for _, v := range slices.Sorted(maps.Keys(s.Verdicts)) {
-		fmt.Fprintf(stdout, "packets    %-22s %d\n", v, s.Verdicts[v])
+	if o.json {
+		if err := writeJSON(stdout, r.Status); err != nil {
+			fmt.Fprintf(stderr, "govs status: %v\n", err)
+			return exitFindings
+		}
+		return exitOK
 	}
-	for _, n := range slices.Sorted(maps.Keys(s.VRRP)) {
-		fmt.Fprintf(stdout, "vrrp       %-22s %s\n", n, s.VRRP[n])
-	}
-	for _, rs := range slices.Sorted(maps.Keys(s.Down)) {
-		fmt.Fprintf(stdout, "down       %s: %s\n", rs, s.Down[rs])
-	}
+	fmt.Fprint(stdout, r.Status)
 	return exitOK
 }
 
 // reload is "govs reload": the running govs reads its configuration again.
 func reload(args []string, stdout, stderr io.Writer) int {
-	_, socket, _, _, ok := adminFlags("reload", args, stderr)
+	o, ok := adminFlags("reload", args, stderr)
 	if !ok {
 		return exitUsage
 	}
-	if _, err := ask(*socket, "reload"); err != nil {
+	if _, err := ask(o.socket, "reload"); err != nil {
 		fmt.Fprintf(stderr, "govs reload: %v\n", err)
 		return exitFindings
 	}

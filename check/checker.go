@@ -72,8 +72,10 @@ type checker struct {
 	// lastStart is when the last probe started: a MISC_CHECK's next run is
 	// timed from it.
 	lastStart time.Time
-	// reason is why the last probe failed.
-	reason string
+	// reason is why the last probe failed; lastDuration how long the
+	// last probe took.
+	reason       string
+	lastDuration time.Duration
 
 	sched schedState
 	due   time.Time

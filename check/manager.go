@@ -326,6 +326,7 @@ func (m *Manager) complete(ctx context.Context, c *checker, r result, begin time
 	c.lastStart = begin
 	delay := apply(c, r, &fx)
 	now := m.clock.Now()
+	c.lastDuration = now.Sub(begin)
 	due := now.Add(delay)
 	if c.cfg().Kind == config.CheckMisc {
 		// keepalived times a script's next run from the last start.

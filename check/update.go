@@ -189,7 +189,7 @@ func (m *Manager) migrateReal(rs, old *realServer, specs []*spec, fx *effects) {
 			if oc.retryIt > 0 && sp.cfg.Retry > 0 {
 				c.retryIt = min(oc.retryIt, sp.cfg.Retry-1)
 			}
-			c.lastExit, c.lastStart = oc.lastExit, oc.lastStart
+			c.lastExit, c.lastStart, c.lastDuration = oc.lastExit, oc.lastStart, oc.lastDuration
 			if sp.cfg.Kind == config.CheckMisc && sp.cfg.Misc.Dynamic && oc.lastExit >= 2 {
 				c.curWeight = int64(oc.lastExit-2) - int64(rs.cfg.Weight)
 			}

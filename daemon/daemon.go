@@ -36,6 +36,9 @@ type Options struct {
 	Socket string
 	// Logger gets the daemon's events; nil means slog.Default().
 	Logger *slog.Logger
+	// MetricsAddr, if set, is where Run serves Prometheus metrics at
+	// /metrics (host:port; 127.0.0.1:9110, say).
+	MetricsAddr string
 	// Ready, if set, is called once Run forwards, runs its VRRP instances
 	// and answers on the admin socket (systemd's READY=1).
 	Ready func()
@@ -137,6 +140,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if d.opts.MetricsAddr != "" {
+		// First, so that an address in use stops the start, not the
+		// metrics alone.
+		metrics, err := d.serveMetrics(d.opts.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		defer metrics.close()
+	}
 	var wg sync.WaitGroup
 	var vrrpErr error
 
@@ -211,6 +223,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		d.log.Warn("admin socket not available: govs list, status and reload will not reach this daemon", "socket", d.opts.Socket, "err", err)
 	}
+
 	if d.engine != nil {
 		wg.Add(1)
 		go func() {

@@ -28,6 +28,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	conns := fs.Int("conn-capacity", 0, "connection table entries per worker (default 1048576)")
 	socket := fs.String("socket", daemon.DefaultSocket, "admin socket `path`")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port, e.g. 127.0.0.1:9110; default off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -42,7 +43,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: *file, ConfigID: *configID, Interface: *iface, Workers: *workers,
-		ConnCapacity: *conns, Socket: *socket, Logger: log,
+		ConnCapacity: *conns, Socket: *socket, Logger: log, MetricsAddr: *metrics,
 	})
 	var cerr *daemon.ConfigError
 	switch {

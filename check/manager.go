@@ -63,6 +63,7 @@ type Manager struct {
 	runCtx       context.Context // Run's context, for notify scripts
 	pending      []scriptRun     // notify scripts asked for before Run
 	state        *State          // nil when stale
+	verdictAt    time.Time       // when the last verdict changed a real server
 	scripts      sync.WaitGroup  // notify scripts running; Add under mu while !finished
 }
 
@@ -108,7 +109,7 @@ func (m *Manager) State() *State {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state == nil {
-		st := &State{services: make(map[string]*ServiceState, len(m.order))}
+		st := &State{services: make(map[string]*ServiceState, len(m.order)), verdictAt: m.verdictAt}
 		for _, s := range m.order {
 			st.services[s.name] = s.build()
 		}
@@ -336,6 +337,9 @@ func (m *Manager) complete(ctx context.Context, c *checker, r result, begin time
 		}
 	}
 	m.plan(c, due)
+	if fx.changed {
+		m.verdictAt = now
+	}
 	if fx.changed || fx.stale {
 		m.state = nil
 	}

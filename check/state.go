@@ -5,12 +5,25 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // State is what the checkers decided, as the data plane should apply it:
 // an immutable snapshot, safe to share.
 type State struct {
-	services map[string]*ServiceState
+	services  map[string]*ServiceState
+	verdictAt time.Time
+}
+
+// VerdictAt is when the last probe verdict that changed a real server's
+// state was reached, as far as s reflects it; zero before the first. The
+// daemon measures from it how long a verdict takes to reach the data
+// plane.
+func (s *State) VerdictAt() time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.verdictAt
 }
 
 // Service returns the state of the virtual server with that name

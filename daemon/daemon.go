@@ -77,6 +77,8 @@ type Daemon struct {
 	// reloads counts the reloads.
 	cfgHash string
 	reloads Reloads
+	// lag measures verdicts' way to the data plane.
+	lag lagBook
 
 	// fwd is what the data plane is given. VRRP's Forward hook takes it
 	// on the state machine's goroutine, so whoever holds fwd.mu must
@@ -302,8 +304,11 @@ func (d *Daemon) follow(ctx context.Context) {
 		}
 		d.mu.Lock()
 		if d.engine != nil {
-			if err := d.refreshLocked(d.cfg); err != nil {
+			st := d.checks.State()
+			if err := d.refreshWith(d.cfg, checkHealth{st}); err != nil {
 				d.log.Error("updating the data plane failed", "err", err)
+			} else {
+				d.lag.record(st.VerdictAt(), time.Now())
 			}
 		}
 		d.mu.Unlock()

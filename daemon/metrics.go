@@ -80,7 +80,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		mBuild, mConfigInfo, mReloads, mReloadOK, mReloadTime, mStarted,
 		mSvcConns, mSvcPackets, mSvcBytes, mRSConns, mRSPackets, mRSBytes, mRSActive, mRSInactive, mRSWeight, mRSUp,
 		mVerdicts, mRxPackets, mRxDrops, mTxPackets, mTxDrops, mConnEntries, mStateless, mTableFull, mRateLimited, mNoDest, mSnapshots, mDraining,
-		mVRRPState, mVRRPPriority, mVRRPBecame, mVRRPLeft, mVRRPSent, mVRRPReceived, mCheckUp, mCheckDuration,
+		mVRRPState, mVRRPPriority, mVRRPBecame, mVRRPLeft, mVRRPSent, mVRRPReceived, mCheckUp, mCheckDuration, mVerdictLag,
 	} {
 		ch <- d
 	}
@@ -167,6 +167,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(mDraining, float64(st.Draining))
 	}
 	if d.checks != nil {
+		ch <- d.lag.metric()
 		seen := map[[3]string]int{}
 		for _, c := range d.checks.Checkers() {
 			up := 0.0

@@ -22,7 +22,7 @@ import (
 )
 
 // startDaemon runs d in host as govs run does, until the test ends.
-func startDaemon(t *testing.T, host *netsim.Host, d *Daemon) {
+func startDaemon(t testing.TB, host *netsim.Host, d *Daemon) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -91,6 +91,8 @@ func (d *Daemon) statusLocked() *Status {
 		if d.engine != nil {
 			if err := d.refreshWith(d.cfg, checkHealth{st}); err != nil {
 				d.log.Error("updating the data plane failed", "err", err)
+			} else {
+				d.lag.record(st.VerdictAt(), time.Now())
 			}
 		}
 	}

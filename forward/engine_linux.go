@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,9 +51,12 @@ type Engine struct {
 	stopped  bool
 	wg       sync.WaitGroup
 	stopNeig context.CancelFunc
-	// specs are the services of the last Update that succeeded.
-	specs   []ServiceSpec
-	applied bool
+	// specs are the services of the last Update that succeeded;
+	// filtered the addresses its filters and rules were made for (nil
+	// when they may not match any more).
+	specs    []ServiceSpec
+	applied  bool
+	filtered []FilterService
 	// quit stops the drainer, which drainDone says has returned.
 	quit      chan struct{}
 	drainDone chan struct{}
@@ -253,29 +257,45 @@ func (e *Engine) Start() error {
 		e.quit, e.drainDone = make(chan struct{}), make(chan struct{})
 		go e.drainer()
 	}
-	return e.applyRulesLocked()
+	if err := e.applyRulesLocked(); err != nil {
+		return err
+	}
+	if s := e.snap.Load(); s != nil && e.applied {
+		e.filtered = sortedServices(s) // Update made the filters for s
+	}
+	return nil
 }
 
 // drainEvery is how often the drainer looks for draining real servers
 // whose last connection ended.
 const drainEvery = time.Second
 
+// routesEvery is how often the drainer looks up every real server's
+// route again: snapshots reuse the routes of the one before.
+const routesEvery = 5 * time.Second
+
 // drainer drops, once a drainEvery, the draining real servers (removed
-// by an Update while they held connections) that hold none any more.
+// by an Update while they held connections) that hold none any more, and
+// once a routesEvery looks up the real servers' routes again.
 func (e *Engine) drainer() {
 	defer close(e.drainDone)
 	t := time.NewTicker(drainEvery)
 	defer t.Stop()
+	lastRoutes := time.Now()
 	for {
 		select {
 		case <-e.quit:
 			return
 		case <-t.C:
 		}
+		if time.Since(lastRoutes) >= routesEvery {
+			lastRoutes = time.Now()
+			e.refreshRoutes()
+		}
 		e.mu.Lock()
 		if s := e.snap.Load(); s != nil && !e.stopped {
 			if _, idle := s.Draining(); idle > 0 {
-				if next, err := s.Successor(e.specs, engineRouter{e}, e.countersForLocked); err != nil {
+				if next, err := e.successorLocked(s, e.specs); err != nil {
 					e.log.Warn("dropping drained real servers", "err", err)
 				} else {
 					e.snap.Store(next)
@@ -285,6 +305,31 @@ func (e *Engine) drainer() {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// refreshRoutes looks up every real server's route afresh and swaps in a
+// snapshot with the new egresses if one changed; else nothing changes (a
+// round robin keeps its place).
+func (e *Engine) refreshRoutes() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.snap.Load()
+	if s == nil || e.stopped || !e.applied {
+		return
+	}
+	next, err := inNS(e, func() (*Snapshot, error) {
+		return buildSnapshot(e.specs, engineRouter{e: e, inside: true}, e.countersForLocked, s, false)
+	})
+	if err != nil {
+		e.log.Warn("looking up the real servers' routes", "err", err)
+		return
+	}
+	if next.sameEgresses(s) {
+		return
+	}
+	e.log.Info("a real server's route changed: new snapshot")
+	e.snap.Store(next)
+	e.swaps.Add(1)
 }
 
 // stopDrainer stops the drainer and waits for it, without holding mu.
@@ -381,7 +426,7 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 	}
 	e.applied = false
 	prev := e.snap.Load()
-	s, err := prev.Successor(specs, engineRouter{e}, e.countersForLocked)
+	s, err := e.successorLocked(prev, specs)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -389,22 +434,52 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 	e.publishCountersLocked()
 	e.snap.Store(s)
 	e.swaps.Add(1)
-	filter, err := BuildFilter(s.Services())
-	if err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	for _, rt := range e.workers {
-		if err := rt.ring.SetFilter(filter); err != nil {
+	svcs := sortedServices(s)
+	if !slices.Equal(svcs, e.filtered) || e.guard == nil {
+		// The services' addresses changed (not only weights or real
+		// servers, as a health change does): new filters and rules.
+		e.filtered = nil
+		filter, err := BuildFilter(svcs)
+		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
-	}
-	if e.guard != nil {
-		if err := e.applyRulesLocked(); err != nil {
-			return err
+		for _, rt := range e.workers {
+			if err := rt.ring.SetFilter(filter); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+		}
+		if e.guard != nil {
+			if err := e.applyRulesLocked(); err != nil {
+				return err
+			}
+			e.filtered = svcs
 		}
 	}
 	e.specs, e.applied = cloneSpecs(specs), true
 	return nil
+}
+
+// successorLocked builds prev's successor for specs on one thread in the
+// engine's namespace, so that the real servers' routes are looked up
+// there without a namespace switch each: a health change's snapshot takes
+// tens of microseconds, not a switch per real server.
+func (e *Engine) successorLocked(prev *Snapshot, specs []ServiceSpec) (*Snapshot, error) {
+	if prev != nil && prev.knowsAll(specs) {
+		// No route to look up (a health change): no thread to switch.
+		return prev.Successor(specs, engineRouter{e: e}, e.countersForLocked)
+	}
+	return inNS(e, func() (*Snapshot, error) {
+		return prev.Successor(specs, engineRouter{e: e, inside: true}, e.countersForLocked)
+	})
+}
+
+// sortedServices returns s.Services() in a fixed order, to compare.
+func sortedServices(s *Snapshot) []FilterService {
+	out := s.Services()
+	slices.SortFunc(out, func(a, b FilterService) int {
+		return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
+	})
+	return out
 }
 
 // applyRulesLocked installs or updates the nftables ingress guard.
@@ -516,11 +591,23 @@ func inNS[T any](e *Engine, f func() (T, error)) (T, error) {
 
 // engineRouter routes real servers with the kernel's table of the engine's
 // namespace. The engine sends on its one interface.
-type engineRouter struct{ e *Engine }
+// engineRouter finds egresses in the kernel's routing table of the
+// engine's namespace; inside says the caller already runs there (see
+// successorLocked), else each lookup switches to it.
+type engineRouter struct {
+	e      *Engine
+	inside bool
+}
 
 func (r engineRouter) Egress(dst netip.Addr) (Egress, error) {
 	e := r.e
-	rt, err := inNS(e, func() (Route, error) { return RouteTo(dst) })
+	var rt Route
+	var err error
+	if r.inside {
+		rt, err = RouteTo(dst)
+	} else {
+		rt, err = inNS(e, func() (Route, error) { return RouteTo(dst) })
+	}
 	if err != nil {
 		return Egress{}, err
 	}

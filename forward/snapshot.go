@@ -185,16 +185,18 @@ type CountersFor func(backendID uint32) *sched.Counters
 // NewSnapshot builds the forwarding state for specs. counters gives each
 // real server's connection counters; router the egress of each real server.
 func NewSnapshot(specs []ServiceSpec, router Router, counters CountersFor) (*Snapshot, error) {
-	return buildSnapshot(specs, router, counters, nil)
+	return buildSnapshot(specs, router, counters, nil, false)
 }
 
 // Successor builds the snapshot for specs that follows s: as NewSnapshot,
 // and a real server of s that specs no longer have, in a service they
 // still have, stays as draining while it holds connections, so that a
 // reload cuts no connection short (a SYN on the ports of one of its
-// flows is scheduled afresh). A nil s has no real servers to keep.
+// flows is scheduled afresh). The real servers s has keep their egress
+// (router is asked for new ones only). A nil s has no real servers to
+// keep.
 func (s *Snapshot) Successor(specs []ServiceSpec, router Router, counters CountersFor) (*Snapshot, error) {
-	return buildSnapshot(specs, router, counters, s)
+	return buildSnapshot(specs, router, counters, s, true)
 }
 
 // Draining returns how many real servers of s are draining, and how many
@@ -214,7 +216,65 @@ func (s *Snapshot) Draining() (draining, idle int) {
 	return draining, idle
 }
 
-func buildSnapshot(specs []ServiceSpec, router Router, counters CountersFor, prev *Snapshot) (*Snapshot, error) {
+// knownRouter answers from the egresses of a previous snapshot's real
+// servers, and asks router for the others: a snapshot that follows
+// another (a health change, a reload) looks up only new real servers'
+// routes. The engine refreshes them all a few times a minute (Engine's
+// route refresher), so that a route change still reaches the data plane.
+type knownRouter struct {
+	known  map[netip.Addr]Egress
+	router Router
+}
+
+func (r knownRouter) Egress(dst netip.Addr) (Egress, error) {
+	if eg, ok := r.known[dst]; ok {
+		return eg, nil
+	}
+	return r.router.Egress(dst)
+}
+
+// egresses returns the egress of every real server of s, by address.
+func (s *Snapshot) egresses() map[netip.Addr]Egress {
+	m := make(map[netip.Addr]Egress, len(s.backends))
+	for i := range s.backends {
+		m[s.backends[i].addr.Addr()] = s.backends[i].egress
+	}
+	return m
+}
+
+// knowsAll reports whether s has the egress of every real server of specs.
+func (s *Snapshot) knowsAll(specs []ServiceSpec) bool {
+	known := s.egresses()
+	for _, sp := range specs {
+		for _, b := range sp.Backends {
+			if _, ok := known[b.Addr]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameEgresses reports whether s and o reach every real server of s the
+// same way.
+func (s *Snapshot) sameEgresses(o *Snapshot) bool {
+	for i := range s.backends {
+		b := &s.backends[i]
+		ob := o.backendByID(b.id)
+		if ob == nil || ob.egress != b.egress {
+			return false
+		}
+	}
+	return true
+}
+
+// buildSnapshot builds the snapshot of specs that follows prev (nil for
+// none): prev's draining real servers stay, and with reuseRoutes so do
+// prev's egresses.
+func buildSnapshot(specs []ServiceSpec, router Router, counters CountersFor, prev *Snapshot, reuseRoutes bool) (*Snapshot, error) {
+	if prev != nil && reuseRoutes {
+		router = knownRouter{known: prev.egresses(), router: router}
+	}
 	s := &Snapshot{index: map[svcKey]int32{}, byAddr: map[svcKey]int32{}, gen: snapshotGen.Add(1)}
 	seenRS := map[uint32]bool{}
 	var errs []error

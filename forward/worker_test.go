@@ -561,3 +561,63 @@ func flowKeyFrom(port uint16) FlowKey {
 	ParseFrame(synFrom(port), &p)
 	return p.Key
 }
+
+// countingRouter counts its lookups.
+type countingRouter struct {
+	fakeRouter
+	n *int
+}
+
+func (r countingRouter) Egress(dst netip.Addr) (Egress, error) {
+	*r.n++
+	return r.fakeRouter.Egress(dst)
+}
+
+// TestSuccessorReusesRoutes: a snapshot that follows another looks up the
+// routes of new real servers only, and the engine's refresh (a build that
+// does not reuse them) tells when one changed.
+func TestSuccessorReusesRoutes(t *testing.T) {
+	var n int
+	spec := webService(sched.RR, MethodDR)
+	counters := func(uint32) *sched.Counters { return new(sched.Counters) }
+	first, err := NewSnapshot([]ServiceSpec{spec}, countingRouter{n: &n}, counters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("first snapshot: %d lookups, want 3", n)
+	}
+	if !first.knowsAll([]ServiceSpec{spec}) {
+		t.Errorf("knowsAll: false for its own real servers")
+	}
+	n = 0
+	spec.Backends[0].Weight = 0 // a health change
+	next, err := first.Successor([]ServiceSpec{spec}, countingRouter{n: &n}, counters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("a health change looked up %d routes, want 0", n)
+	}
+	spec.Backends = append(spec.Backends, BackendSpec{ID: 14, Addr: netip.MustParseAddr("198.18.2.4"), Weight: 1, LastWeight: 1, Method: MethodDR})
+	if next.knowsAll([]ServiceSpec{spec}) {
+		t.Errorf("knowsAll: true with a new real server")
+	}
+	if _, err := next.Successor([]ServiceSpec{spec}, countingRouter{n: &n}, counters); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("one new real server: %d lookups, want 1", n)
+	}
+	// The refresh: fresh lookups; equal routes are the same egresses, a
+	// new MTU is not.
+	spec.Backends = spec.Backends[:3]
+	a, _ := buildSnapshot([]ServiceSpec{spec}, fakeRouter{}, counters, next, false)
+	if !a.sameEgresses(next) {
+		t.Errorf("same routes: sameEgresses false")
+	}
+	b, _ := buildSnapshot([]ServiceSpec{spec}, fakeRouter{mtu: 1400}, counters, next, false)
+	if b.sameEgresses(next) {
+		t.Errorf("new MTU: sameEgresses true")
+	}
+}

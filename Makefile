@@ -84,6 +84,21 @@ bench:
 demo: build
 	$(SUDO) $(GO) run ./internal/demo -govs bin/govs
 
+# make install: bin/govs into $(PREFIX)/sbin, the man page govs(8),
+# generated from the binary's own flags, and the systemd unit
+# contrib/govs.service (ExecStart pointing at the installed binary). With
+# DESTDIR empty and systemd running, systemd reads its units again; then
+# systemctl enable --now govs.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 bin/govs $(DESTDIR)$(PREFIX)/sbin/govs
+	$(GO) run ./internal/mangen -govs bin/govs > bin/govs.8
+	install -D -m 0644 bin/govs.8 $(DESTDIR)$(PREFIX)/share/man/man8/govs.8
+	sed 's|/usr/local/sbin/govs|$(PREFIX)/sbin/govs|g' contrib/govs.service > bin/govs.service
+	install -D -m 0644 bin/govs.service $(DESTDIR)/etc/systemd/system/govs.service
+	@if [ -z "$(DESTDIR)" ] && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
+
 lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 

@@ -124,10 +124,16 @@ func TestMetrics(t *testing.T) {
 	text := fmt.Sprintf(metricsConf, vip, vip, rsConf.String())
 	must(os.WriteFile(conf, []byte(text), 0o644))
 	addr := netip.AddrPortFrom(hosts["lb"].Addr4("lan"), 9110).String()
+	ready := make(chan struct{})
 	d, err := New(Options{ConfigFile: conf, Socket: filepath.Join(dir, "govs.sock"), Workers: 1, ConnCapacity: 1 << 12,
-		MetricsAddr: addr, Logger: netsimtest.Logger(t)})
+		MetricsAddr: addr, Logger: netsimtest.Logger(t), Ready: func() { close(ready) }})
 	must(err)
 	startDaemon(t, hosts["lb"], d)
+	select {
+	case <-ready: // what govs run tells systemd (READY=1)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run answers on its socket but did not call Ready")
+	}
 
 	// MASTER (priority 255 takes over at once), checkers up, each after a
 	// probe.

@@ -41,9 +41,15 @@ func runDaemon(args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	notify := newNotifier()
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: *file, ConfigID: *configID, Interface: *iface, Workers: *workers,
 		ConnCapacity: *conns, Socket: *socket, Logger: log, MetricsAddr: *metrics,
+		Ready: func() {
+			if err := notify.ready(); err != nil {
+				log.Warn("telling systemd govs is ready", "err", err)
+			}
+		},
 	})
 	var cerr *daemon.ConfigError
 	switch {
@@ -66,8 +72,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 		for {
 			select {
 			case <-hup:
+				notify.reloading()
 				d.Reload()
+				notify.ready()
 			case <-ctx.Done():
+				notify.stopping()
 				return
 			}
 		}
@@ -85,7 +94,9 @@ type adminOpts struct {
 	stats, rate, json bool
 }
 
-func adminFlags(name string, args []string, stderr io.Writer) (*adminOpts, bool) {
+// adminFlags parses the flags of command name; its int is the exit
+// status to return when it is not ok (0 for -h).
+func adminFlags(name string, args []string, stderr io.Writer) (*adminOpts, int, bool) {
 	o := &adminOpts{}
 	fs := flag.NewFlagSet("govs "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -100,9 +111,12 @@ func adminFlags(name string, args []string, stderr io.Writer) (*adminOpts, bool)
 		fs.BoolVar(&o.json, "json", false, "print the status as a JSON document (format 1: see README)")
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, false
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK, false
+		}
+		return nil, exitUsage, false
 	}
-	return o, true
+	return o, 0, true
 }
 
 // writeJSON prints v indented, as the --json flags do.
@@ -120,9 +134,9 @@ func ask(socket, command string) (*daemon.Reply, error) {
 
 // list is "govs list": ipvsadm -Ln [--stats|--rate] for govs.
 func list(args []string, stdout, stderr io.Writer) int {
-	o, ok := adminFlags("list", args, stderr)
+	o, code, ok := adminFlags("list", args, stderr)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	r, err := ask(o.socket, "stats")
 	if err != nil {
@@ -143,9 +157,9 @@ func list(args []string, stdout, stderr io.Writer) int {
 // status is "govs status": what the running govs does. Once it returns,
 // the data plane holds what it says (govs list shows the same).
 func status(args []string, stdout, stderr io.Writer) int {
-	o, ok := adminFlags("status", args, stderr)
+	o, code, ok := adminFlags("status", args, stderr)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	r, err := ask(o.socket, "status")
 	if err != nil {
@@ -165,9 +179,9 @@ func status(args []string, stdout, stderr io.Writer) int {
 
 // reload is "govs reload": the running govs reads its configuration again.
 func reload(args []string, stdout, stderr io.Writer) int {
-	o, ok := adminFlags("reload", args, stderr)
+	o, code, ok := adminFlags("reload", args, stderr)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	if _, err := ask(o.socket, "reload"); err != nil {
 		fmt.Fprintf(stderr, "govs reload: %v\n", err)

@@ -87,7 +87,8 @@ demo: build
 # make install: bin/govs into $(PREFIX)/sbin, the man page govs(8),
 # generated from the binary's own flags, and the systemd unit
 # contrib/govs.service (ExecStart pointing at the installed binary). With
-# DESTDIR empty and systemd running, systemd reads its units again; then
+# DESTDIR empty and systemd running (booted with it: /run/systemd/system,
+# whether or not a unit has failed), systemd reads its units again; then
 # systemctl enable --now govs.
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -97,7 +98,7 @@ install: build
 	install -D -m 0644 bin/govs.8 $(DESTDIR)$(PREFIX)/share/man/man8/govs.8
 	sed 's|/usr/local/sbin/govs|$(PREFIX)/sbin/govs|g' contrib/govs.service > bin/govs.service
 	install -D -m 0644 bin/govs.service $(DESTDIR)/etc/systemd/system/govs.service
-	@if [ -z "$(DESTDIR)" ] && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestNotifier(t *testing.T) {
@@ -44,6 +48,40 @@ func TestNotifier(t *testing.T) {
 	}
 	if got := read(); got != "STOPPING=1\n" {
 		t.Errorf("stopping sent %q", got)
+	}
+}
+
+// TestNotifierAbstract: a $NOTIFY_SOCKET starting with @ names a socket
+// in the abstract namespace, as systemd passes it in containers; and
+// RELOADING=1 carries the CLOCK_MONOTONIC time in microseconds.
+func TestNotifierAbstract(t *testing.T) {
+	name := fmt.Sprintf("govs-notify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@" + name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("NOTIFY_SOCKET", "@"+name)
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	before := ts.Nano() / 1000
+	if err := newNotifier().reloading(); err != nil {
+		t.Fatal(err)
+	}
+	l.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 512)
+	k, err := l.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usec int64
+	if _, err := fmt.Sscanf(string(b[:k]), "RELOADING=1\nMONOTONIC_USEC=%d\n", &usec); err != nil {
+		t.Fatalf("reloading sent %q: %v", b[:k], err)
+	}
+	if usec < before || usec > before+10_000_000 {
+		t.Errorf("MONOTONIC_USEC=%d, CLOCK_MONOTONIC was %d µs just before", usec, before)
 	}
 }
 

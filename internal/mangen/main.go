@@ -14,20 +14,33 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
 
 func main() {
 	govs := flag.String("govs", "bin/govs", "the govs binary to describe")
-	date := flag.String("date", time.Now().UTC().Format("2006-01-02"), "the page's date")
+	date := flag.String("date", pageDate(os.Getenv("SOURCE_DATE_EPOCH"), time.Now()), "the page's date (default: $SOURCE_DATE_EPOCH, else today)")
 	flag.Parse()
 	page, err := generate(*govs, *date)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mangen:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(page)
+	if _, err := os.Stdout.Write(page); err != nil {
+		fmt.Fprintln(os.Stderr, "mangen:", err)
+		os.Exit(1)
+	}
+}
+
+// pageDate is the date of $SOURCE_DATE_EPOCH (seconds), for a
+// reproducible page, else of now.
+func pageDate(epoch string, now time.Time) string {
+	if sec, err := strconv.ParseInt(epoch, 10, 64); err == nil {
+		now = time.Unix(sec, 0)
+	}
+	return now.UTC().Format("2006-01-02")
 }
 
 // command is a subcommand with its summary and flags.
@@ -70,7 +83,7 @@ func output(govs string, args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s %s: %v\n%s", govs, strings.Join(args, " "), err, out.String())
+		return "", fmt.Errorf("%s %s: %w\n%s", govs, strings.Join(args, " "), err, out.String())
 	}
 	return out.String(), nil
 }
@@ -126,6 +139,8 @@ func esc(s string) string {
 	return s
 }
 
+// write writes the roff page: NAME, SYNOPSIS, DESCRIPTION, COMMANDS with
+// each command's options, SIGNALS, FILES, EXIT STATUS and SEE ALSO.
 func write(w io.Writer, cmds []command, date string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p(`.TH GOVS 8 "%s" "govs" "System Administration"`, date)
@@ -145,7 +160,7 @@ func write(w io.Writer, cmds []command, date string) {
 			continue
 		}
 		p(".PP")
-		p("Flags:")
+		p("Options:")
 		for _, f := range c.flags {
 			p(".TP")
 			if f.arg != "" {

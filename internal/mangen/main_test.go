@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildGovs builds cmd/govs into a temporary directory.
@@ -26,7 +28,10 @@ func TestPageHasEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	help, _ := output(bin, "help")
+	help, err := output(bin, "help")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmds := parseCommands(help)
 	if len(cmds) < 6 {
 		t.Fatalf("commands: %+v", cmds)
@@ -36,7 +41,10 @@ func TestPageHasEveryFlag(t *testing.T) {
 		if !strings.Contains(string(page), ".SS govs "+c.name+"\n") {
 			t.Errorf("no section for govs %s", c.name)
 		}
-		usage, _ := output(bin, c.name, "-h")
+		usage, err := output(bin, c.name, "-h")
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range parseFlags(usage) {
 			n++
 			if !strings.Contains(string(page), `\-`+esc(f.name)) {
@@ -55,15 +63,43 @@ func TestPageHasEveryFlag(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	path := filepath.Join(t.TempDir(), "govs.8")
+	if err := os.WriteFile(path, page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rendered := false
+	// groff -ww -z: every roff warning, no output.
+	if groff, err := exec.LookPath("groff"); err == nil {
+		rendered = true
+		out, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", path).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("groff -ww: %v\n%s", err, out)
+		}
+	}
 	if man, err := exec.LookPath("man"); err == nil {
-		path := filepath.Join(t.TempDir(), "govs.8")
-		os.WriteFile(path, page, 0o644)
+		rendered = true
 		out, err := exec.Command(man, "-l", path).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "govs run") {
 			t.Errorf("man -l: %v\n%s", err, out)
 		}
-	} else {
-		t.Log("man is not installed: the page is not rendered")
+	}
+	if !rendered {
+		t.Log("neither groff nor man is installed: the page is not rendered")
+	}
+}
+
+// TestPageDate: $SOURCE_DATE_EPOCH dates the page, for a reproducible
+// build; without it, today.
+func TestPageDate(t *testing.T) {
+	now := time.Date(2027, 3, 4, 23, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ epoch, want string }{
+		{"1700000000", "2023-11-14"},
+		{"", "2027-03-04"},
+		{"not a number", "2027-03-04"},
+	} {
+		if got := pageDate(c.epoch, now); got != c.want {
+			t.Errorf("pageDate(%q) = %s, want %s", c.epoch, got, c.want)
+		}
 	}
 }
 
@@ -110,7 +146,9 @@ func TestInstall(t *testing.T) {
 	// verify wants ExecStart's binary where it says: point it at the
 	// installed one.
 	check := filepath.Join(t.TempDir(), "govs.service")
-	os.WriteFile(check, []byte(strings.ReplaceAll(string(unit), "/usr/sbin/govs", filepath.Join(dest, "usr/sbin/govs"))), 0o644)
+	if err := os.WriteFile(check, []byte(strings.ReplaceAll(string(unit), "/usr/sbin/govs", filepath.Join(dest, "usr/sbin/govs"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	v := exec.Command("systemd-analyze", "verify", check)
 	v.Env = append(os.Environ(), "MANPATH="+filepath.Join(dest, "usr/share/man"))
 	if out, err := v.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {

@@ -30,12 +30,46 @@ virtual_server %s 80 {
 %s}
 `
 
-func realServers(addrs ...netip.Addr) string {
+// realServers writes a real_server block on port 80 for each address,
+// weight 1, with checker (a block, or "") inside.
+func realServers(checker string, addrs ...netip.Addr) string {
 	var b strings.Builder
 	for _, a := range addrs {
-		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n    }\n", a)
+		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n%s    }\n", a, checker)
 	}
 	return b.String()
+}
+
+// mustOK stops the test at once on err.
+func mustOK(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// webLab makes the hosts named r* DR real servers of vip, each with an
+// HTTP server on :80 that answers its name, and routes vip on the lan
+// from the hosts named c*. It returns the real servers' addresses, in
+// the order of names, and their HTTP servers by name.
+func webLab(t *testing.T, hosts map[string]*netsim.Host, vip netip.Addr, names ...string) ([]netip.Addr, map[string]*netsim.HTTPServer) {
+	t.Helper()
+	var addrs []netip.Addr
+	servers := map[string]*netsim.HTTPServer{}
+	for _, n := range names {
+		h := hosts[n]
+		switch {
+		case strings.HasPrefix(n, "c"):
+			mustOK(t, h.AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+		case strings.HasPrefix(n, "r"):
+			mustOK(t, h.DRRealServer(vip))
+			srv, err := h.StartHTTPServer(":80")
+			mustOK(t, err)
+			servers[n] = srv
+			addrs = append(addrs, h.Addr4("lan"))
+		}
+	}
+	return addrs, servers
 }
 
 // lanLab returns hosts on one segment, "lan", by name; those named lb*
@@ -79,51 +113,20 @@ func TestRunDR(t *testing.T) {
 		}
 	}
 	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))
-	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
-	var rs []netip.Addr
-	for _, n := range []string{"r1", "r2", "r3"} {
-		must(hosts[n].DRRealServer(vip))
-		_, err := hosts[n].StartHTTPServer(":80")
-		must(err)
-		rs = append(rs, hosts[n].Addr4("lan"))
-	}
+	rs, _ := webLab(t, hosts, vip, "c1", "r1", "r2", "r3")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
-	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers(rs...))), 0o644))
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers("", rs...))), 0o644))
 	socket := filepath.Join(dir, "govs.sock")
 	d, err := New(Options{ConfigFile: conf, Socket: socket, Workers: 2, ConnCapacity: 1 << 14, Logger: netsimtest.Logger(t)})
 	must(err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hosts["lb"].Do(func() error { return d.Run(ctx) }) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("run did not stop")
-		}
-	}
-	t.Cleanup(stop)
+	stop := startDaemon(t, hosts["lb"], d)
 
 	askCtx := func() context.Context {
 		c, cl := context.WithTimeout(context.Background(), 5*time.Second)
 		t.Cleanup(cl)
 		return c
 	}
-	// Wait for the admin socket: the daemon is up.
-	netsimtest.Eventually(t, 5*time.Second, func() error {
-		_, err := Ask(askCtx(), socket, "status")
-		return err
-	})
 	tally, err := hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 30)
 	must(err)
 	if tally["r1"] != 10 || tally["r2"] != 10 || tally["r3"] != 10 {
@@ -145,7 +148,7 @@ func TestRunDR(t *testing.T) {
 	}
 
 	// Reload without r1.
-	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers(rs[1:]...))), 0o644))
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(drConf, vip, realServers("", rs[1:]...))), 0o644))
 	_, err = Ask(askCtx(), socket, "reload")
 	must(err)
 	tally, err = hosts["c1"].HTTPTally(askCtx(), netip.AddrPortFrom(vip, 80), 20)
@@ -167,7 +170,7 @@ func TestRunDR(t *testing.T) {
 	must(err)
 	var st Status
 	must(json.Unmarshal(raw, &st))
-	sum := sha256.Sum256([]byte(fmt.Sprintf(drConf, vip, realServers(rs[1:]...))))
+	sum := sha256.Sum256([]byte(fmt.Sprintf(drConf, vip, realServers("", rs[1:]...))))
 	if st.Format != StatusFormat || st.ConfigSHA256 != hex.EncodeToString(sum[:]) || st.Interface != "lan" || st.Services != 1 {
 		t.Errorf("status: %s", raw)
 	}
@@ -221,19 +224,11 @@ func TestRunPair(t *testing.T) {
 		}
 	}
 	vip := netsim.VIP4(1)
-	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
-	must(hosts["c2"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
+	rs, _ := webLab(t, hosts, vip, "c1", "c2", "r1", "r2")
 	must(hosts["c2"].AddNeighbor("lan", vip, hosts["lb2"].Link("lan").MAC))
-	var rs []netip.Addr
-	for _, n := range []string{"r1", "r2"} {
-		must(hosts[n].DRRealServer(vip))
-		_, err := hosts[n].StartHTTPServer(":80")
-		must(err)
-		rs = append(rs, hosts[n].Addr4("lan"))
-	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
-	must(os.WriteFile(conf, []byte(fmt.Sprintf(pairConf, vip, vip, realServers(rs...))), 0o644))
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(pairConf, vip, vip, realServers("", rs...))), 0o644))
 
 	type running struct {
 		socket string
@@ -347,33 +342,15 @@ func TestRunHealthCheck(t *testing.T) {
 	}
 	vip := netsim.VIP4(1)
 	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))
-	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
-	servers := map[string]*netsim.HTTPServer{}
-	var rsConf strings.Builder
-	for _, n := range []string{"r1", "r2"} {
-		must(hosts[n].DRRealServer(vip))
-		srv, err := hosts[n].StartHTTPServer(":80")
-		must(err)
-		servers[n] = srv
-		fmt.Fprintf(&rsConf, "    real_server %s 80 {\n        weight 1\n        HTTP_GET {\n            url {\n                path /\n            }\n            connect_timeout 0.5\n            retry 1\n            delay_before_retry 0.2\n        }\n    }\n", hosts[n].Addr4("lan"))
-	}
+	rs, servers := webLab(t, hosts, vip, "c1", "r1", "r2")
+	httpGet := "        HTTP_GET {\n            url {\n                path /\n            }\n            connect_timeout 0.5\n            retry 1\n            delay_before_retry 0.2\n        }\n"
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
-	must(os.WriteFile(conf, []byte(fmt.Sprintf(checkConf, vip, rsConf.String())), 0o644))
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(checkConf, vip, realServers(httpGet, rs...))), 0o644))
 	socket := filepath.Join(dir, "govs.sock")
 	d, err := New(Options{ConfigFile: conf, Socket: socket, Workers: 1, ConnCapacity: 1 << 12, Logger: netsimtest.Logger(t)})
 	must(err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hosts["lb"].Do(func() error { return d.Run(ctx) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("run did not stop")
-		}
-	})
+	startDaemon(t, hosts["lb"], d)
 	tallyCtx := func() context.Context {
 		c, cl := context.WithTimeout(context.Background(), 10*time.Second)
 		t.Cleanup(cl)

@@ -108,20 +108,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	vip := netsim.VIP4(1)
-	must(hosts["c1"].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
-	var rsConf strings.Builder
-	var rs []netip.Addr
-	for _, n := range []string{"r1", "r2"} {
-		must(hosts[n].DRRealServer(vip))
-		_, err := hosts[n].StartHTTPServer(":80")
-		must(err)
-		a := hosts[n].Addr4("lan")
-		rs = append(rs, a)
-		fmt.Fprintf(&rsConf, "    real_server %s 80 {\n        weight %d\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }\n", a, len(rs))
-	}
+	rs, _ := webLab(t, hosts, vip, "c1", "r1", "r2")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
-	text := fmt.Sprintf(metricsConf, vip, vip, rsConf.String())
+	text := fmt.Sprintf(metricsConf, vip, vip, realServers(tcpCheck, rs...))
 	must(os.WriteFile(conf, []byte(text), 0o644))
 	addr := netip.AddrPortFrom(hosts["lb"].Addr4("lan"), 9110).String()
 	ready := make(chan struct{})

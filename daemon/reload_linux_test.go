@@ -21,29 +21,36 @@ import (
 	"github.com/govs-lb/govs/netsim"
 )
 
-// startDaemon runs d in host as govs run does, until the test ends.
-func startDaemon(t testing.TB, host *netsim.Host, d *Daemon) {
+// startDaemon runs d in host as govs run does, until the test ends or the
+// returned function (which may be called more than once) is called, and
+// waits for its admin socket to answer.
+func startDaemon(t testing.TB, host *netsim.Host, d *Daemon) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- host.Do(func() error { return d.Run(ctx) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("run did not stop")
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("run did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	netsimtest.Eventually(t, 5*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := Ask(ctx, d.opts.Socket, "status")
 		return err
 	})
+	return stop
 }
 
 const stormConf = `virtual_server %s 80 {
@@ -54,15 +61,9 @@ const stormConf = `virtual_server %s 80 {
 %s}
 `
 
-// stormServers writes real_server blocks with a TCP_CHECK each, so that
-// every reload restarts checkers too.
-func stormServers(addrs ...netip.Addr) string {
-	var b strings.Builder
-	for _, a := range addrs {
-		fmt.Fprintf(&b, "    real_server %s 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }\n", a)
-	}
-	return b.String()
-}
+// tcpCheck is a real server's TCP_CHECK, so that every reload restarts
+// checkers too.
+const tcpCheck = "        TCP_CHECK {\n            connect_timeout 1\n        }\n"
 
 // stormRequest is one HTTP/1.0 request on a new connection from a fixed
 // local port, which the storm reuses as soon as the connection is gone.
@@ -130,20 +131,11 @@ func TestReloadStorm(t *testing.T) {
 	vip := netsim.VIP4(1)
 	target := netip.AddrPortFrom(vip, 80)
 	must(hosts["lb"].AddAddr("lan", netip.PrefixFrom(vip, 32)))
-	rs := map[string]netip.Addr{}
-	for _, c := range []string{"c1", "c2"} {
-		must(hosts[c].AddLinkRoute(netip.PrefixFrom(vip, 32), "lan"))
-	}
-	for _, n := range []string{"r1", "r2", "r3", "r4"} {
-		must(hosts[n].DRRealServer(vip))
-		_, err := hosts[n].StartHTTPServer(":80")
-		must(err)
-		rs[n] = hosts[n].Addr4("lan")
-	}
+	rs, _ := webLab(t, hosts, vip, "c1", "c2", "r1", "r2", "r3", "r4")
 	// r2 and r3 stay; r1 and r4 take turns.
 	sets := [2]string{
-		fmt.Sprintf(stormConf, vip, stormServers(rs["r1"], rs["r2"], rs["r3"])),
-		fmt.Sprintf(stormConf, vip, stormServers(rs["r2"], rs["r3"], rs["r4"])),
+		fmt.Sprintf(stormConf, vip, realServers(tcpCheck, rs[0], rs[1], rs[2])),
+		fmt.Sprintf(stormConf, vip, realServers(tcpCheck, rs[1], rs[2], rs[3])),
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -185,7 +187,8 @@ func run(govs string, requests int) error {
 	lbs := map[string]*balancer{}
 	for _, name := range []string{"lb1", "lb2"} {
 		b := &balancer{host: hosts[name], socket: filepath.Join(dir, name+".sock")}
-		b.proc, err = b.host.Start(govs, "run", "-f", cfgPath, "-i", name, "-socket", b.socket, "-workers", "1")
+		metrics := netip.AddrPortFrom(b.host.Addr4("lan"), 9110).String()
+		b.proc, err = b.host.Start(govs, "run", "-f", cfgPath, "-i", name, "-socket", b.socket, "-workers", "1", "-metrics", metrics)
 		if err != nil {
 			return err
 		}
@@ -244,6 +247,11 @@ func run(govs string, requests int) error {
 	}
 	step("govs list --stats on lb1  (as ipvsadm -Ln --stats)")
 	if err := show(ctx, hosts["lb1"], govs, "list", "--stats", "-socket", lbs["lb1"].socket); err != nil {
+		return err
+	}
+	metricsURL := "http://" + netip.AddrPortFrom(hosts["lb1"].Addr4("lan"), 9110).String() + "/metrics"
+	step("Prometheus metrics on lb1 (govs run -metrics): %s, a few of them", metricsURL)
+	if err := showMetrics(ctx, hosts["lb1"], metricsURL, "govs_real_server_connections_total", "govs_vrrp_state", "govs_check_up"); err != nil {
 		return err
 	}
 
@@ -356,6 +364,34 @@ func run(govs string, requests int) error {
 	out, _ = hosts["lb2"].Run(ctx, "nft", "list", "tables")
 	fmt.Printf("    nftables tables left on lb2: %q\n", strings.TrimSpace(string(out)))
 	fmt.Print("\n    govs log of lb2:\n" + indent(lbs["lb2"].proc.Log()))
+	return nil
+}
+
+// showMetrics gets url from inside h and prints the samples of the
+// metrics named (their HELP lines and the lines of value 1 or more for
+// govs_vrrp_state, every line for the others).
+func showMetrics(ctx context.Context, h *netsim.Host, url string, names ...string) error {
+	c := &http.Client{Transport: &http.Transport{DialContext: h.DialContext}, Timeout: 5 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		for _, n := range names {
+			if strings.HasPrefix(l, n+"{") && !(n == "govs_vrrp_state" && strings.HasSuffix(l, " 0")) {
+				fmt.Println("    " + l)
+			}
+		}
+	}
 	return nil
 }
 

@@ -255,7 +255,7 @@ func (e *Engine) Start() error {
 	}
 	if e.drainDone == nil {
 		e.quit, e.drainDone = make(chan struct{}), make(chan struct{})
-		go e.drainer()
+		go e.drainer(e.quit)
 	}
 	if err := e.applyRulesLocked(); err != nil {
 		return err
@@ -277,14 +277,14 @@ const routesEvery = 5 * time.Second
 // drainer drops, once a drainEvery, the draining real servers (removed
 // by an Update while they held connections) that hold none any more, and
 // once a routesEvery looks up the real servers' routes again.
-func (e *Engine) drainer() {
+func (e *Engine) drainer(quit <-chan struct{}) {
 	defer close(e.drainDone)
 	t := time.NewTicker(drainEvery)
 	defer t.Stop()
 	lastRoutes := time.Now()
 	for {
 		select {
-		case <-e.quit:
+		case <-quit:
 			return
 		case <-t.C:
 		}

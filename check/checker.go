@@ -79,6 +79,8 @@ type checker struct {
 
 	sched schedState
 	due   time.Time
+	// tcp is a TCP_CHECK's probe on the poller (tcppoll_linux.go).
+	tcp *tcpFlight
 }
 
 // cfg returns the checker's configuration.

@@ -35,6 +35,13 @@
 //     hands due probes to workers, at most Options.MaxConcurrent at once
 //     (512): goroutines, sockets and scripts are bounded whatever the
 //     number of real servers. Workers start on demand and leave when idle.
+//   - On Linux, TCP_CHECK probes take no worker: the scheduler opens a
+//     non-blocking socket and connects; a connection already up (a near
+//     server answers within connect) is closed at once, the others wait
+//     in one epoll instance that a poller goroutine serves, with the
+//     connect_timeouts in a heap (tcppoll_linux.go). This is keepalived's
+//     design, one thread and one epoll for all checkers; the same
+//     MaxConcurrent bounds it.
 //   - The first probe of each checker waits a random time up to warmup
 //     (default delay_loop), as in keepalived, which spreads 10,000
 //     checkers over the interval; the next probe is delay_loop after each
@@ -54,6 +61,7 @@
 // (what a checker probes), machine.go (retries), service.go (real and
 // virtual server state), state.go (the snapshot), notify.go (notify
 // scripts), tcp.go, http.go with httpresp.go, misc.go with script.go,
-// dns.go, ping.go, udp.go (the checkers), dial.go and sockopt_linux.go
-// (sockets), security_linux.go (users and script security).
+// dns.go, ping.go, udp.go (the checkers), tcppoll_linux.go (TCP_CHECK's
+// poller), dial.go and sockopt_linux.go (sockets), security_linux.go
+// (users and script security).
 package check

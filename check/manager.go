@@ -46,6 +46,14 @@ type Manager struct {
 	newProber func(*spec) prober
 	// bufs holds the HTTP checks' read buffers.
 	bufs sync.Pool
+	// inPlace says Options.Do was not set. tcp runs TCP_CHECK probes
+	// during Run (tcppoll_linux.go), tcpOff when it could not start;
+	// both are the loop's.
+	inPlace bool
+	tcp     *tcpPoller
+	tcpOff  bool
+	// probed, when set, sees every probe's result (benchmarks).
+	probed func(result)
 
 	mu sync.Mutex
 	// The fields below are guarded by mu.
@@ -90,6 +98,7 @@ func NewManager(opts *Options) *Manager {
 		m.clock = realClock{}
 	}
 	if m.do == nil {
+		m.inPlace = true
 		m.do = func(fn func() error) error { return fn() }
 	}
 	if m.maxConcurrent <= 0 {
@@ -146,6 +155,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	var workers sync.WaitGroup
 	m.loop(ctx, &workers)
+	m.stopTCP()
 	workers.Wait()
 
 	m.mu.Lock()
@@ -208,6 +218,9 @@ func (m *Manager) loop(ctx context.Context, workers *sync.WaitGroup) {
 		m.mu.Unlock()
 
 		for _, j := range batch {
+			if m.startTCP(ctx, j) {
+				continue // on the poller, without a worker
+			}
 			if !claim(&idle) {
 				workers.Add(1)
 				go m.worker(ctx, j, jobs, &idle, workers)
@@ -318,6 +331,9 @@ func (m *Manager) changed() {
 
 // complete applies a probe's result and plans the checker's next probe.
 func (m *Manager) complete(ctx context.Context, c *checker, r result, begin time.Time) {
+	if m.probed != nil {
+		m.probed(r)
+	}
 	m.mu.Lock()
 	if c.sched != running || m.finished || ctx.Err() != nil {
 		m.mu.Unlock()

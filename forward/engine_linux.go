@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -37,6 +38,12 @@ type Engine struct {
 	ns    netns.NsHandle // the engine's namespace
 	iface *Interface
 	neigh *Neighbors
+	// rtnl looks up the real servers' routes in ns with one socket;
+	// routesDirty says the kernel's routes changed since the last look
+	// (routeWatch), so that the drainer looks again.
+	rtnl        *netlink.Handle
+	routesDirty atomic.Bool
+	watchDone   chan struct{} // closed when routeWatch returns
 
 	templates *sched.Templates
 	counters  rsCounters // shared with the workers' expiry hooks
@@ -127,8 +134,13 @@ func NewEngine(cfg *EngineConfig) (*Engine, error) {
 	if e.templates, err = sched.NewTemplates(e.cfg.Templates); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if e.rtnl, err = netlink.NewHandleAt(e.ns, unix.NETLINK_ROUTE); err != nil {
+		return nil, fmt.Errorf("engine: netlink: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopNeig = cancel
+	e.watchDone = make(chan struct{})
+	go e.routeWatch(ctx)
 	if e.neigh, err = NewNeighbors(ctx, &NeighborsConfig{Ifindexes: []int{e.iface.Index}, Logger: e.log}); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -271,12 +283,16 @@ func (e *Engine) Start() error {
 const drainEvery = time.Second
 
 // routesEvery is how often the drainer looks up every real server's
-// route again: snapshots reuse the routes of the one before.
-const routesEvery = 5 * time.Second
+// route again even when the kernel announced no change: snapshots reuse
+// the routes of the one before, and a lost announcement (a full netlink
+// socket) must not leave a stale route for ever. A change announced is
+// acted on at the next drainEvery.
+const routesEvery = time.Minute
 
 // drainer drops, once a drainEvery, the draining real servers (removed
 // by an Update while they held connections) that hold none any more, and
-// once a routesEvery looks up the real servers' routes again.
+// looks up the real servers' routes again when the kernel's routes
+// changed or routesEvery has passed.
 func (e *Engine) drainer(quit <-chan struct{}) {
 	defer close(e.drainDone)
 	t := time.NewTicker(drainEvery)
@@ -288,7 +304,7 @@ func (e *Engine) drainer(quit <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if time.Since(lastRoutes) >= routesEvery {
+		if e.routesDirty.Swap(false) || time.Since(lastRoutes) >= routesEvery {
 			lastRoutes = time.Now()
 			e.refreshRoutes()
 		}
@@ -307,6 +323,37 @@ func (e *Engine) drainer(quit <-chan struct{}) {
 	}
 }
 
+// routeWatch follows the kernel's route changes in the engine's namespace
+// until ctx ends, and marks the routes dirty at each. Should the
+// subscription fail, it marks them dirty and subscribes again a little
+// later; routesEvery covers the gap.
+func (e *Engine) routeWatch(ctx context.Context) {
+	defer close(e.watchDone)
+	for ctx.Err() == nil {
+		updates := make(chan netlink.RouteUpdate, 256)
+		err := netlink.RouteSubscribeWithOptions(updates, ctx.Done(), netlink.RouteSubscribeOptions{
+			Namespace: &e.ns,
+			ErrorCallback: func(err error) {
+				if ctx.Err() == nil {
+					e.log.Warn("route subscription", "err", err)
+				}
+			},
+		})
+		if err != nil {
+			e.log.Warn("route subscription", "err", err)
+		} else {
+			for range updates {
+				e.routesDirty.Store(true)
+			}
+		}
+		e.routesDirty.Store(true)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 // refreshRoutes looks up every real server's route afresh and swaps in a
 // snapshot with the new egresses if one changed; else nothing changes (a
 // round robin keeps its place).
@@ -317,9 +364,7 @@ func (e *Engine) refreshRoutes() {
 	if s == nil || e.stopped || !e.applied {
 		return
 	}
-	next, err := inNS(e, func() (*Snapshot, error) {
-		return buildSnapshot(e.specs, engineRouter{e: e, inside: true}, e.countersForLocked, s, false)
-	})
+	next, err := buildSnapshot(e.specs, engineRouter{e: e}, e.countersForLocked, s, false)
 	if err != nil {
 		e.log.Warn("looking up the real servers' routes", "err", err)
 		return
@@ -459,18 +504,11 @@ func (e *Engine) Update(specs []ServiceSpec) error {
 	return nil
 }
 
-// successorLocked builds prev's successor for specs on one thread in the
-// engine's namespace, so that the real servers' routes are looked up
-// there without a namespace switch each: a health change's snapshot takes
-// tens of microseconds, not a switch per real server.
+// successorLocked builds prev's successor for specs. The real servers'
+// routes are looked up through the engine's netlink handle, in its
+// namespace, on one socket; a health change's snapshot looks up none.
 func (e *Engine) successorLocked(prev *Snapshot, specs []ServiceSpec) (*Snapshot, error) {
-	if prev != nil && prev.knowsAll(specs) {
-		// No route to look up (a health change): no thread to switch.
-		return prev.Successor(specs, engineRouter{e: e}, e.countersForLocked)
-	}
-	return inNS(e, func() (*Snapshot, error) {
-		return prev.Successor(specs, engineRouter{e: e, inside: true}, e.countersForLocked)
-	})
+	return prev.Successor(specs, engineRouter{e: e}, e.countersForLocked)
 }
 
 // sortedServices returns s.Services() in a fixed order, to compare.
@@ -555,59 +593,27 @@ func (e *Engine) close() {
 	if e.stopNeig != nil {
 		e.stopNeig()
 	}
+	if e.watchDone != nil {
+		<-e.watchDone
+	}
+	if e.rtnl != nil {
+		e.rtnl.Close()
+	}
 	if e.ns.IsOpen() {
 		e.ns.Close()
 	}
 }
 
-// inNS runs f on a thread in the engine's network namespace.
-func inNS[T any](e *Engine, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- result{err: err}
-			return // the thread stays locked and dies with the goroutine
-		}
-		defer orig.Close()
-		if err := netns.Set(e.ns); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		v, err := f()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{v, err}
-	}()
-	r := <-ch
-	return r.v, r.err
-}
-
-// engineRouter routes real servers with the kernel's table of the engine's
-// namespace. The engine sends on its one interface.
 // engineRouter finds egresses in the kernel's routing table of the
-// engine's namespace; inside says the caller already runs there (see
-// successorLocked), else each lookup switches to it.
+// engine's namespace, through the engine's netlink handle. The engine
+// sends on its one interface.
 type engineRouter struct {
-	e      *Engine
-	inside bool
+	e *Engine
 }
 
 func (r engineRouter) Egress(dst netip.Addr) (Egress, error) {
 	e := r.e
-	var rt Route
-	var err error
-	if r.inside {
-		rt, err = RouteTo(dst)
-	} else {
-		rt, err = inNS(e, func() (Route, error) { return RouteTo(dst) })
-	}
+	rt, err := routeWith(e.rtnl, dst)
 	if err != nil {
 		return Egress{}, err
 	}

@@ -283,3 +283,29 @@ func TestEngineDR6(t *testing.T) {
 		t.Errorf("wrr spread over IPv6 %v", tally)
 	}
 }
+
+// TestEngineFollowsRoutes: a change of the kernel's route to a real server
+// (here a host route with a smaller MTU) reaches the data plane within a
+// few seconds, from the kernel's announcement, not the once-a-minute look.
+func TestEngineFollowsRoutes(t *testing.T) {
+	l := newDRLab(t, false)
+	l.start(t, l.specs(forward.MethodDR, sched.RR))
+	ctx := testCtx(t, 30*time.Second)
+	before := l.engine.Stats().Snapshots
+	r1 := l.servers[0].Addr4("lan")
+	if out, err := l.lb.Run(ctx, "ip", "route", "add", r1.String()+"/32", "dev", "lan", "mtu", "1400"); err != nil {
+		t.Fatalf("ip route add: %v: %s", err, out)
+	}
+	netsimtest.Eventually(t, 5*time.Second, func() error {
+		if n := l.engine.Stats().Snapshots; n == before {
+			return fmt.Errorf("no new snapshot after the route change")
+		}
+		return nil
+	})
+	// The services still work after the swap.
+	tally, err := l.client.HTTPTally(ctx, netip.AddrPortFrom(l.vip, 80), 9)
+	must(t, err)
+	if tally["r1"]+tally["r2"]+tally["r3"] != 9 {
+		t.Errorf("after the route change: %v", tally)
+	}
+}

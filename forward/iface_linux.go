@@ -98,8 +98,18 @@ func InterfaceForAddr(a netip.Addr) (*Interface, error) {
 
 // RouteTo returns the kernel's route to dst (ip route get).
 func RouteTo(dst netip.Addr) (Route, error) {
+	return routeWith(nil, dst)
+}
+
+// routeWith is RouteTo through h, a handle that keeps its socket (and
+// its namespace) from lookup to lookup; nil opens a socket each time.
+func routeWith(h *netlink.Handle, dst netip.Addr) (Route, error) {
 	dst = dst.Unmap()
-	rs, err := netlink.RouteGet(dst.AsSlice())
+	get := netlink.RouteGet
+	if h != nil {
+		get = h.RouteGet
+	}
+	rs, err := get(dst.AsSlice())
 	if err != nil {
 		return Route{}, fmt.Errorf("route to %v: %w", dst, err)
 	}

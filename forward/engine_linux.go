@@ -188,7 +188,7 @@ func (e *Engine) newWorker(i int, group uint16) (*workerRT, error) {
 		ring.Close()
 		return nil, fmt.Errorf("engine: worker %d: %w", i, err)
 	}
-	rt := &workerRT{ring: ring, tx: tx, cpu: i % runtime.NumCPU(), vnet: true, snap: &e.snap}
+	rt := &workerRT{ring: ring, tx: tx, cpu: workerCPU(i), vnet: true, snap: &e.snap}
 	// The expiry hook is the worker's, bound once, here.
 	conns, err := NewConnTable(&ConnConfig{Capacity: e.cfg.ConnCapacity, Timeouts: e.cfg.Timeouts, OnExpire: rt.w.expire})
 	if err != nil {
@@ -421,6 +421,23 @@ func (e *Engine) resolveNewLocked(prev, s *Snapshot) {
 			return ok
 		})
 	}
+}
+
+// workerCPU is the CPU worker i runs on: the i-th (modulo) of the CPUs
+// the process may run on, so that `taskset -c 1 govs run` or systemd's
+// CPUAffinity= keeps the workers where the operator put the process.
+func workerCPU(i int) int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() == 0 {
+		return i % runtime.NumCPU()
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64 && len(cpus) < set.Count(); c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus[i%len(cpus)]
 }
 
 // run is a worker's loop, on its own locked thread pinned to its CPU.

@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 # Packages whose tests need root (network namespaces) run as root when possible.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo "sudo -E env PATH=$$PATH"; })
 
-.PHONY: all build deps test test-peerless fmt-check vet fuzz bench lint demo install clean
+.PHONY: all build deps test test-peerless fmt-check vet fuzz bench bench-go lint demo install clean
 
 # DEPS are the Debian packages whose programs the tests and the demo use as
 # real peers: iproute2 (ip) and nftables (nft) for the namespace labs,
@@ -13,6 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n t
 # server, systemd for systemd-analyze. This list is the only one: make deps
 # installs it, make test runs make deps, and .ci/run calls make deps.
 DEPS := iproute2 nftables keepalived tcpdump nginx systemd ca-certificates
+# BENCH_DEPS are what make bench adds: trafgen (netsniff-ng), wrk, HAProxy.
+BENCH_DEPS := netsniff-ng wrk haproxy util-linux
+# PKGS is what make deps installs.
+PKGS ?= $(DEPS)
 
 all: build
 
@@ -37,7 +41,7 @@ vet:
 # own, in namespaces). Quiet and quick when everything is present; not root
 # or not Debian, it says which are missing: the tests that need them skip.
 deps:
-	@missing=$$(for p in $(DEPS); do \
+	@missing=$$(for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	[ -z "$$missing" ] && exit 0; \
@@ -47,7 +51,7 @@ deps:
 	echo "make deps: installing" $$missing; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	for s in nginx keepalived; do \
+	for s in nginx keepalived haproxy; do \
 	  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl stop $$s >/dev/null 2>&1; systemctl disable $$s >/dev/null 2>&1; \
 	  else service $$s stop >/dev/null 2>&1; fi; true; \
 	done
@@ -74,8 +78,16 @@ fuzz:
 	  done; \
 	done
 
-# make bench: every benchmark, with allocations.
+# make bench: govs side by side with kernel forwarding, nftables DR and
+# HAProxy on one lab (package bench), as root: installs trafgen, wrk and
+# HAProxy, shows progress, and writes bench/RESULTS.md, bench/results.json
+# and bench/chart.png. BENCH_QUICK=1: a run of about 2 minutes.
 bench:
+	@$(MAKE) --no-print-directory deps PKGS="$(DEPS) $(BENCH_DEPS)"
+	$(SUDO) $(GO) run ./bench/cmd/govs-bench -out bench
+
+# make bench-go: every go test benchmark of every package, with allocations.
+bench-go:
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 # make demo: a namespace lab with clients, a balancer running bin/govs and

@@ -42,6 +42,21 @@ func TestNoLeaks(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	time.Sleep(1500 * time.Millisecond)
+	stopLeaving(t, cancel, done, before, fds, func() error {
+		if b, err := os.ReadFile(dir + "/pid"); err == nil {
+			if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 && alive(pid) {
+				return errf("the script's child %d still runs", pid)
+			}
+		}
+		return nil
+	})
+}
+
+// stopLeaving cancels a Manager's Run, waits for it to return, and then
+// for the goroutines and open files to be back to what they were before
+// it (and for more, when more is not nil, to be true).
+func stopLeaving(t *testing.T, cancel context.CancelFunc, done <-chan error, goroutines, fds int, more func() error) {
+	t.Helper()
 	cancel()
 	select {
 	case <-done:
@@ -49,13 +64,13 @@ func TestNoLeaks(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	netsimtest.Eventually(t, 3*time.Second, func() error {
-		if b, err := os.ReadFile(dir + "/pid"); err == nil {
-			if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 && alive(pid) {
-				return errf("the script's child %d still runs", pid)
+		if more != nil {
+			if err := more(); err != nil {
+				return err
 			}
 		}
-		if n := runtime.NumGoroutine(); n > before {
-			return errf("%d goroutines, %d before", n, before)
+		if n := runtime.NumGoroutine(); n > goroutines {
+			return errf("%d goroutines, %d before", n, goroutines)
 		}
 		if n := openFDs(t); n > fds {
 			return errf("%d open files, %d before", n, fds)

@@ -76,19 +76,5 @@ func TestTCPPoller(t *testing.T) {
 	if viaPoller.Load() == 0 {
 		t.Errorf("no probe ran on the poller")
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return")
-	}
-	netsimtest.Eventually(t, 3*time.Second, func() error {
-		if n := runtime.NumGoroutine(); n > before {
-			return errf("%d goroutines, %d before", n, before)
-		}
-		if n := openFDs(t); n > fds {
-			return errf("%d open files, %d before", n, fds)
-		}
-		return nil
-	})
+	stopLeaving(t, cancel, done, before, fds, nil)
 }

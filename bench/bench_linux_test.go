@@ -16,6 +16,7 @@ import (
 
 	"github.com/govs-lb/govs/bench/report"
 	"github.com/govs-lb/govs/internal/netsimtest"
+	"github.com/govs-lb/govs/netsim"
 )
 
 // requirements skips b unless it runs as root on two CPUs or more with
@@ -39,7 +40,7 @@ func eachStep(b *testing.B, name string, measure func(b *testing.B, s Settings, 
 		if c.Benchmark != name {
 			continue
 		}
-		for rep := 1; rep <= s.Reps; rep++ {
+		for rep := 1; rep <= c.Repetitions(s); rep++ {
 			for _, sys := range c.Systems {
 				b.Run(fmt.Sprintf("%s/%s/rep=%d", c.Name, sys, rep), func(b *testing.B) {
 					rec.write(Event{Start: true, Case: c.Name, System: sys, Rep: rep})
@@ -104,49 +105,75 @@ func packetRate(b *testing.B, s Settings, sys string, frame int) map[string]floa
 		b.Fatalf("no system %q", sys)
 	}
 
-	conf := filepath.Join(l.dir, "flood.trafgen")
+	p := startTrafgen(b, l, floodConf(l, frame, "", "dinc(10000, 19999)"), 0, s.PacketWarm+s.PacketWindow)
+	time.Sleep(s.PacketWarm)
+	return window(b, l, p, s.PacketWindow)
+}
+
+// floodConf is a trafgen configuration of UDP frames of frame bytes from
+// gen to the VIP's port 9, with ipv4 and udp fields extra (e.g. a
+// dinc() on a byte of the source address) and source ports ports.
+func floodConf(l *lab, frame int, extra, ports string) string {
 	payload := frame - 4 - 14 - 20 - 8 // FCS, Ethernet, IPv4, UDP
-	must(b, os.WriteFile(conf, []byte(fmt.Sprintf(`{
+	return fmt.Sprintf(`{
 	eth(da=%s, sa=%s),
-	ipv4(sa=%s, da=%s, ttl=64, df),
-	udp(sp=dinc(10000, 19999), dp=9),
+	ipv4(sa=%s, da=%s, ttl=64, df%s),
+	udp(sp=%s, dp=9),
 	fill(0x00, %d)
 }
-`, l.lb.Link("lan").MAC, l.gen.Link("lan").MAC, l.gen.Addr4("lan"), l.vip, payload)), 0o644))
-	// Bounded in packets (more than a veth carries in the time) and in
-	// time: stopped after the window, killed by the deadline.
-	total := s.PacketWarm + s.PacketWindow + time.Second
+`, l.lb.Link("lan").MAC, l.gen.Link("lan").MAC, l.gen.Addr4("lan"), l.vip, extra, ports, payload)
+}
+
+// startTrafgen runs trafgen on gen, on genCPU, sending conf's frames at
+// rate packets a second (0: as fast as it can) for about d. It is bounded
+// in packets (more than a veth carries in the time) and in time: stopped
+// when the benchmark ends, killed 5 seconds after d.
+func startTrafgen(b *testing.B, l *lab, conf string, rate int, d time.Duration) *netsim.Process {
+	b.Helper()
+	path := filepath.Join(l.dir, fmt.Sprintf("flood-%d.trafgen", time.Now().UnixNano()))
+	must(b, os.WriteFile(path, []byte(conf), 0o644))
+	total := d + time.Second
 	limit := int64(5e6 * total.Seconds())
-	p, err := l.gen.Start("taskset", "-c", genCPU, "trafgen", "-o", "lan", "-P", "1", "--no-sock-mem", "--notouch-irq",
-		"-n", strconv.FormatInt(limit, 10), "--conf", conf)
+	args := []string{"-c", genCPU, "trafgen", "-o", "lan", "-P", "1", "--no-sock-mem", "--notouch-irq", "--conf", path}
+	if rate > 0 {
+		limit = int64(float64(rate) * total.Seconds())
+		args = append(args, "-b", fmt.Sprintf("%dpps", rate))
+	}
+	args = append(args, "-n", strconv.FormatInt(limit, 10))
+	p, err := l.gen.Start("taskset", args...)
 	must(b, err)
 	kill := time.AfterFunc(total+5*time.Second, func() { p.Stop() })
-	defer kill.Stop()
-	defer p.Stop()
+	b.Cleanup(func() { kill.Stop(); p.Stop() })
+	return p
+}
 
+// window measures, over d, the packets the real servers received
+// (delivered), the ones lb received (offered) and lbCPU's busy time, while
+// trafgen p sends; it fails the benchmark if p ends before the window.
+func window(b *testing.B, l *lab, p *netsim.Process, d time.Duration) map[string]float64 {
+	b.Helper()
 	delivered := func() (n uint64) {
 		for _, r := range l.rs {
 			n += rxPackets(b, r)
 		}
 		return n
 	}
-	time.Sleep(s.PacketWarm)
 	d0, o0, c0, t0 := delivered(), rxPackets(b, l.lb), cpuBusy(b, lbCPU), time.Now()
-	time.Sleep(s.PacketWindow)
+	time.Sleep(d)
 	d1, o1, c1, el := delivered(), rxPackets(b, l.lb), cpuBusy(b, lbCPU), time.Since(t0)
 	select {
 	case <-p.Done():
 		b.Fatalf("trafgen ended before the window did: %v\n%s", p.Wait(), p.Log())
 	default:
 	}
-	d, o, busy := float64(d1-d0), float64(o1-o0), float64(c1-c0)
+	n, o, busy := float64(d1-d0), float64(o1-o0), float64(c1-c0)
 	m := map[string]float64{
-		"pkts/s":         d / el.Seconds(),
+		"pkts/s":         n / el.Seconds(),
 		"offered-pkts/s": o / el.Seconds(),
 		"cpu1-%":         100 * busy / float64(el),
 	}
-	if d > 0 {
-		m["cpu-ns/pkt"] = busy / d
+	if n > 0 {
+		m["cpu-ns/pkt"] = busy / n
 	}
 	return m
 }

@@ -33,6 +33,17 @@ type Case struct {
 	report.CaseInfo
 	Benchmark string   // the Benchmark function that measures it
 	Systems   []string // in the order they take turns
+	// Reps, when not 0, is the case's repetitions, fewer than the
+	// settings' (a case whose set-up takes minutes).
+	Reps int
+}
+
+// Repetitions returns the repetitions of case c in a run with settings s.
+func (c Case) Repetitions(s Settings) int {
+	if c.Reps > 0 && c.Reps < s.Reps {
+		return c.Reps
+	}
+	return s.Reps
 }
 
 // Systems of the packet rate cases and of the HTTP cases. The first of
@@ -40,6 +51,13 @@ type Case struct {
 var (
 	PacketSystems = []string{"kernel", "nft-dr", "govs-dr", "govs-tun"}
 	HTTPSystems   = []string{"direct", "nft-dr", "haproxy", "govs-dr"}
+	// The scale cases' systems are govs DR with a number of real servers
+	// (ServerScale) or of flows in its connection table (FlowScale).
+	ServerScale = []string{"govs-1rs", "govs-100rs", "govs-10krs"}
+	FlowScale   = []string{"govs-10k", "govs-1M", "govs-4M"}
+	// ControlSystems are the control-plane cases': keepalived (Debian's)
+	// and govs with the same keepalived.conf.
+	ControlSystems = []string{"keepalived", "govs"}
 )
 
 // Cases are the cases of a run, in the order they run.
@@ -57,11 +75,37 @@ func Cases() []Case {
 			Metrics: []string{"req/s", "p50-ms", "p99-ms", "errors", "cpu1-%"},
 		}}
 	}
+	scale := func(name, title string, systems []string, note string) Case {
+		return Case{Benchmark: "BenchmarkScale", Systems: systems, CaseInfo: report.CaseInfo{
+			Name: name, Title: title, Reference: systems[0], Headline: "pkts/s", Higher: true,
+			Metrics: []string{"pkts/s", "rss-MiB", "conns", "cpu-ns/pkt"}, Note: note,
+		}}
+	}
+	control := func(name, title, note string) Case {
+		return Case{Benchmark: "BenchmarkControl", Systems: ControlSystems, CaseInfo: report.CaseInfo{
+			Name: name, Title: title, Reference: "keepalived", Headline: "ms", Higher: false,
+			Metrics: []string{"ms"}, Note: note,
+		}}
+	}
+	flows := scale("scale-flows", "govs DR, 64-byte UDP, 10,000, 1,010,000 and 4,040,000 flows in the connection table", FlowScale,
+		"Measured once the table holds 99% of the flows (filled at 60,000 new flows/s); one repetition: filling takes minutes.")
+	flows.Reps = 1
+	if Current().Quick {
+		flows.Systems = FlowScale[:2]
+		flows.Title = "govs DR, 64-byte UDP, 10,000 and 1,010,000 flows in the connection table (quick run: without 4,040,000)"
+	}
 	return []Case{
 		pkt("udp-64", "64-byte UDP, 10,000 flows, to 2 real servers"),
 		pkt("udp-1500", "1500-byte UDP, 10,000 flows, to 2 real servers"),
 		web("http-close", "HTTP, one connection per request (wrk -c32)"),
 		web("http-keepalive", "HTTP keep-alive (wrk -c32)"),
+		scale("scale-servers", "govs DR, 64-byte UDP, 10,000 flows, to 1, 100 and 10,000 real servers", ServerScale,
+			"The real servers beyond r1 and r2 are addresses whose neighbour entries on lb point at r1's or r2's MAC."),
+		flows,
+		control("rs-fail", "A real server's HTTP service stops: milliseconds until it gets no more new connections (TCP_CHECK, delay_loop 1)",
+			"keepalived: until it removes the real server from IPVS (this kernel has no ip_vs: keepalived runs with IPVS's socket options faked, and IPVS would apply the removal at once); govs: until the last new connection reached the stopped server."),
+		control("vrrp-stop", "VRRP failover, master stopped (SIGTERM, advert_int 1): milliseconds without an answer from the VIP", ""),
+		control("vrrp-death", "VRRP failover, master's link lost (advert_int 1): milliseconds without an answer from the VIP", ""),
 	}
 }
 
@@ -69,7 +113,7 @@ func Cases() []Case {
 func Steps(s Settings) int {
 	n := 0
 	for _, c := range Cases() {
-		n += len(c.Systems) * s.Reps
+		n += len(c.Systems) * c.Repetitions(s)
 	}
 	return n
 }
@@ -77,8 +121,15 @@ func Steps(s Settings) int {
 // StepTime estimates one measurement of case c, setup included.
 func StepTime(s Settings, c Case) time.Duration {
 	const setup = 1500 * time.Millisecond
-	if c.Benchmark == "BenchmarkHTTP" {
+	switch {
+	case c.Benchmark == "BenchmarkHTTP":
 		return s.HTTPDuration + setup
+	case c.Benchmark == "BenchmarkControl":
+		return 8 * time.Second
+	case c.Name == "scale-flows":
+		// Filling the table takes most of it: 5M flows over three
+		// systems at 60,000 new flows a second.
+		return 30*time.Second + s.PacketWindow + setup
 	}
 	return s.PacketWarm + s.PacketWindow + setup
 }

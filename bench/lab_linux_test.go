@@ -138,23 +138,35 @@ func sink(b testing.TB, h *netsim.Host) {
 // returns once it lists the service.
 func startGovs(b *testing.B, l *lab, proto string, port int, method string) *netsim.Process {
 	b.Helper()
+	var reals []netip.Addr
+	for _, r := range l.rs {
+		reals = append(reals, r.Addr4("lan"))
+	}
+	return startGovsTo(b, l, proto, port, method, reals)
+}
+
+// startGovsTo is startGovs to the real servers reals, with govs run's
+// extra flags.
+func startGovsTo(b *testing.B, l *lab, proto string, port int, method string, reals []netip.Addr, flags ...string) *netsim.Process {
+	b.Helper()
 	must(b, l.lb.AddAddr("lan", netip.PrefixFrom(l.vip, 32)))
 	var c strings.Builder
 	fmt.Fprintf(&c, "virtual_server %s %d {\n    lb_algo rr\n    lb_kind %s\n    protocol %s\n", l.vip, port, method, proto)
-	for _, r := range l.rs {
-		fmt.Fprintf(&c, "    real_server %s %d {\n    }\n", r.Addr4("lan"), port)
+	for _, r := range reals {
+		fmt.Fprintf(&c, "    real_server %s %d {\n    }\n", r, port)
 	}
 	c.WriteString("}\n")
 	conf := filepath.Join(l.dir, "keepalived.conf")
 	must(b, os.WriteFile(conf, []byte(c.String()), 0o644))
 	sock := filepath.Join(l.dir, "govs.sock")
-	p, err := l.lb.Start("taskset", "-c", lbCPU, l.govs, "run", "-f", conf, "-interface", "lan", "-workers", "1", "-socket", sock)
+	args := append([]string{"-c", lbCPU, l.govs, "run", "-f", conf, "-interface", "lan", "-workers", "1", "-socket", sock}, flags...)
+	p, err := l.lb.Start("taskset", args...)
 	must(b, err)
 	b.Cleanup(func() { p.Stop() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err := exec.Command(l.govs, "list", "-socket", sock).CombinedOutput()
-		if err == nil && strings.Count(string(out), "->") >= len(l.rs) {
+		if err == nil && strings.Count(string(out), "->") >= len(reals) {
 			return p
 		}
 		select {
@@ -163,10 +175,19 @@ func startGovs(b *testing.B, l *lab, proto string, port int, method string) *net
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("govs did not list its service: %v\n%s\n%s", err, out, p.Log())
+			b.Fatalf("govs did not list its service: %v\n%s\n%s", err, tail(string(out), 10), p.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // nftDR loads the rule set an nftables DR balancer uses (nftlb's): at lb's

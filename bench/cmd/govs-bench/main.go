@@ -81,7 +81,7 @@ func run(out string, keep bool) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(testBin, "-test.run", "^$", "-test.bench", "^Benchmark(PacketRate|HTTP)$",
+	cmd := exec.Command(testBin, "-test.run", "^$", "-test.bench", "^Benchmark(PacketRate|HTTP|Scale|Control)$",
 		"-test.benchtime", "1x", "-test.timeout", "40m", "-test.v")
 	cmd.Dir = "bench"
 	cmd.Env = append(os.Environ(), "GOVS_BENCH_OUT="+events, "GOVS_BENCH_GOVS="+govs)
@@ -199,8 +199,14 @@ func (p *progress) update(path string) {
 			continue
 		}
 		p.started++
-		fmt.Printf("[%d/%d] %-15s %-9s rep %d/%d   elapsed %v, about %v left\n", p.started, p.total,
-			e.Case, e.System, e.Rep, p.settings.Reps, time.Since(p.start).Round(time.Second), p.left().Round(time.Second))
+		reps := p.settings.Reps
+		for _, c := range bench.Cases() {
+			if c.Name == e.Case {
+				reps = c.Repetitions(p.settings)
+			}
+		}
+		fmt.Printf("[%d/%d] %-15s %-10s rep %d/%d   elapsed %v, about %v left\n", p.started, p.total,
+			e.Case, e.System, e.Rep, reps, time.Since(p.start).Round(time.Second), p.left().Round(time.Second))
 	}
 }
 
@@ -210,7 +216,7 @@ func (p *progress) left() time.Duration {
 	var planned, done time.Duration
 	i := 0
 	for _, c := range bench.Cases() {
-		for range len(c.Systems) * p.settings.Reps {
+		for range len(c.Systems) * c.Repetitions(p.settings) {
 			i++
 			if i < p.started {
 				done += bench.StepTime(p.settings, c)
@@ -350,6 +356,10 @@ func method(s bench.Settings) string {
 
 Packet rate: trafgen sends UDP frames of 10,000 flows (source ports 10000-19999) to the VIP as fast as it can; the real servers count them and drop them at ingress. pkts/s is what the real servers received in a %v window after %v of warm-up; offered-pkts/s what the balancer received; cpu-ns/pkt the balancer CPU's busy time (user, system, irq, softirq) per delivered packet; cpu1-%% that CPU's use. kernel: the balancer's routing table, an ECMP route to both real servers hashed on ports. nft-dr: an nftables netdev ingress rule that sets the destination MAC from a jhash of the client's address and port and forwards the frame (nftlb's DSR). govs-dr, govs-tun: govs run, one worker, rr.
 
-HTTP: wrk, one thread, 32 connections, %v, against nginx on the real servers; http-close sends "Connection: close" (a connection per request), http-keepalive keeps them open. direct: to one real server's own address. haproxy: HAProxy in TCP mode, one thread, round robin. p50-ms and p99-ms are wrk's latency percentiles; errors are wrk's socket errors and non-2xx answers.`,
+HTTP: wrk, one thread, 32 connections, %v, against nginx on the real servers; http-close sends "Connection: close" (a connection per request), http-keepalive keeps them open. direct: to one real server's own address. haproxy: HAProxy in TCP mode, one thread, round robin. p50-ms and p99-ms are wrk's latency percentiles; errors are wrk's socket errors and non-2xx answers.
+
+Scale: govs DR under the packet-rate flood of 64-byte frames. scale-servers: 1, 100 and 10,000 real servers (addresses beyond r1 and r2 with permanent neighbour entries pointing at r1's or r2's MAC). scale-flows: 10,000, 1,010,000 and 4,040,000 flows (101 source addresses times 10,000 or 40,000 source ports), the connection table sized at 1.5 times the flows; trafgen first sends the flows at 60,000 a second until the table holds 99%% of them, then the window measures them at full rate. conns is the table's flows (govs list -json), rss-MiB the govs process's resident memory (VmRSS) at the end.
+
+Control plane: keepalived (Debian's) and govs with the same keepalived.conf. rs-fail: two real servers with TCP_CHECK (delay_loop 1, connect_timeout 1), a client opening a new connection to the VIP every few milliseconds; r1's nginx stops, and ms is the time until the last new connection that still went to r1 (govs), or until keepalived logs that it removes r1 (keepalived: this kernel has no ip_vs, so its IPVS socket options are faked and IPVS would apply the removal at once). vrrp-stop and vrrp-death: a pair of balancers (priority 150 and 100, advert_int 1) and a client probing a TCP port on the VIP every 10 ms; the master gets SIGTERM (vrrp-stop) or loses its link (vrrp-death), and ms is the time until the backup answers the first probe.`,
 		reps, s.PacketWindow, s.PacketWarm, s.HTTPDuration)
 }

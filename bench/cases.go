@@ -104,8 +104,10 @@ func Cases() []Case {
 		flows,
 		control("rs-fail", "A real server's HTTP service stops: milliseconds until it gets no more new connections (TCP_CHECK, delay_loop 1)",
 			"keepalived: until it removes the real server from IPVS (this kernel has no ip_vs: keepalived runs with IPVS's socket options faked, and IPVS would apply the removal at once); govs: until the last new connection reached the stopped server."),
-		control("vrrp-stop", "VRRP failover, master stopped (SIGTERM, advert_int 1): milliseconds without an answer from the VIP", ""),
-		control("vrrp-death", "VRRP failover, master's link lost (advert_int 1): milliseconds without an answer from the VIP", ""),
+		control("vrrp-stop", "VRRP failover, master stopped (SIGTERM, advert_int 1): milliseconds without an answer from the VIP",
+			"The stopped master sends a priority 0 advert; the backup takes over after its skew time, (256-100)/256 s."),
+		control("vrrp-death", "VRRP failover, master's link lost (advert_int 1): milliseconds without an answer from the VIP",
+			"The backup takes over 3 adverts plus its skew time (3.61 s) after the last advert it heard, which came up to 1 s before the link went."),
 	}
 }
 
@@ -124,8 +126,12 @@ func StepTime(s Settings, c Case) time.Duration {
 	switch {
 	case c.Benchmark == "BenchmarkHTTP":
 		return s.HTTPDuration + setup
-	case c.Benchmark == "BenchmarkControl":
-		return 8 * time.Second
+	case c.Name == "rs-fail":
+		return 5 * time.Second
+	case c.Name == "vrrp-stop":
+		return 7500 * time.Millisecond
+	case c.Name == "vrrp-death":
+		return 10 * time.Second
 	case c.Name == "scale-flows":
 		// Filling the table takes most of it: 5M flows over three
 		// systems at 60,000 new flows a second.

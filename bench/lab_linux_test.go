@@ -156,18 +156,29 @@ func startGovsTo(b *testing.B, l *lab, proto string, port int, method string, re
 		fmt.Fprintf(&c, "    real_server %s %d {\n    }\n", r, port)
 	}
 	c.WriteString("}\n")
-	conf := filepath.Join(l.dir, "keepalived.conf")
-	must(b, os.WriteFile(conf, []byte(c.String()), 0o644))
-	sock := filepath.Join(l.dir, "govs.sock")
-	args := append([]string{"-c", lbCPU, l.govs, "run", "-f", conf, "-interface", "lan", "-workers", "1", "-socket", sock}, flags...)
-	p, err := l.lb.Start("taskset", args...)
+	p, _ := startGovsConf(b, l.lb, l.govs, l.dir, c.String(), func(list string) bool {
+		return strings.Count(list, "->") >= len(reals)
+	}, append([]string{"-workers", "1"}, flags...)...)
+	return p
+}
+
+// startGovsConf runs govs on h, on lbCPU, with the keepalived.conf text
+// conf and govs run's flags, its files in dir, and returns with its admin
+// socket once ready accepts the output of govs list.
+func startGovsConf(b *testing.B, h *netsim.Host, govs, dir, conf string, ready func(list string) bool, flags ...string) (*netsim.Process, string) {
+	b.Helper()
+	path := filepath.Join(dir, "keepalived.conf")
+	must(b, os.WriteFile(path, []byte(conf), 0o644))
+	sock := filepath.Join(dir, "govs.sock")
+	args := append([]string{"-c", lbCPU, govs, "run", "-f", path, "-interface", "lan", "-socket", sock}, flags...)
+	p, err := h.Start("taskset", args...)
 	must(b, err)
 	b.Cleanup(func() { p.Stop() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out, err := exec.Command(l.govs, "list", "-socket", sock).CombinedOutput()
-		if err == nil && strings.Count(string(out), "->") >= len(reals) {
-			return p
+		out, err := exec.Command(govs, "list", "-socket", sock).CombinedOutput()
+		if err == nil && ready(string(out)) {
+			return p, sock
 		}
 		select {
 		case <-p.Done():
@@ -175,7 +186,7 @@ func startGovsTo(b *testing.B, l *lab, proto string, port int, method string, re
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("govs did not list its service: %v\n%s\n%s", err, tail(string(out), 10), p.Log())
+			b.Fatalf("govs was not ready: %v\n%s\n%s", err, tail(string(out), 10), p.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,14 +17,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/govs-lb/govs/check"
 	"github.com/govs-lb/govs/config"
+	"github.com/govs-lb/govs/internal/fakeipvs"
 	"github.com/govs-lb/govs/internal/netsimtest"
 	"github.com/govs-lb/govs/netsim"
 )
@@ -71,8 +69,8 @@ import (
 func BenchmarkTCPCheck10kVsKeepalived(b *testing.B) {
 	netsimtest.RequireRoot(b)
 	kaPath := netsimtest.RequireProgram(b, "keepalived")
-	if _, ok := kaAuditArch[runtime.GOARCH]; !ok {
-		b.Skipf("the seccomp filter that stands in for IPVS is not written for %s", runtime.GOARCH)
+	if err := fakeipvs.Supported(); err != nil {
+		b.Skip(err)
 	}
 	rounds := kaEnvInt(b, "GOVS_SCALE_ROUNDS", 2)
 	window := kaEnvDuration(b, "GOVS_SCALE_WINDOW", 15*time.Second)
@@ -163,9 +161,7 @@ func BenchmarkTCPCheck10kVsKeepalived(b *testing.B) {
 				"--checkers_pid", filepath.Join(kaDir, "checkers.pid"),
 				"--vrrp_pid", filepath.Join(kaDir, "vrrp.pid"),
 				"--bfd_pid", filepath.Join(kaDir, "bfd.pid")}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKeepalivedFakeIPVS$")
-			cmd.Env = append(os.Environ(), kaShimEnv+"="+strings.Join(argv, "\n"))
-			return lb.StartCmd(cmd)
+			return lb.StartCmd(fakeipvs.Command("TestKeepalivedFakeIPVS", argv))
 		}},
 		{name: "govs", start: govsStart(govs)},
 		{name: "checker", start: func() (*netsim.Process, error) {
@@ -401,75 +397,12 @@ func TestScaleCheckerProcess(t *testing.T) {
 	m.Run(ctx)
 }
 
-// kaShimEnv carries keepalived's command line, one argument a line, to
-// TestKeepalivedFakeIPVS.
-const kaShimEnv = "GOVS_KEEPALIVED_FAKE_IPVS"
-
-// kaAuditArch is the seccomp architecture of each GOARCH the filter knows.
-var kaAuditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
-
 // TestKeepalivedFakeIPVS is a helper process of
-// BenchmarkTCPCheck10kVsKeepalived; it skips in a normal run. It installs
-// a seccomp filter under which setsockopt and getsockopt of the IPVS
-// options (IPPROTO_IP, IP_VS_BASE_CTL to IP_VS_BASE_CTL+15) return 0
-// without reaching the kernel, then executes keepalived, which inherits
-// the filter in every process it forks.
+// BenchmarkTCPCheck10kVsKeepalived, which runs keepalived through it as if
+// the kernel had IPVS (internal/fakeipvs); it skips in a normal run.
 func TestKeepalivedFakeIPVS(t *testing.T) {
-	args := os.Getenv(kaShimEnv)
-	if args == "" {
-		t.Skip("helper process of BenchmarkTCPCheck10kVsKeepalived")
-	}
-	argv := strings.Split(args, "\n")
-	runtime.LockOSThread()
-	if err := kaFakeIPVS(); err != nil {
-		fmt.Fprintln(os.Stderr, "fake IPVS:", err)
-		os.Exit(2)
-	}
-	env := slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, kaShimEnv+"=") })
-	err := unix.Exec(argv[0], argv, env)
-	fmt.Fprintln(os.Stderr, "exec:", err)
-	os.Exit(2)
-}
-
-// kaFakeIPVS installs the seccomp filter on every thread of the process.
-func kaFakeIPVS() error {
-	const (
-		ipvsBaseCtl = 64 + 1024 + 64 // IP_VS_BASE_CTL, linux/ip_vs.h
-		retAllow    = 0x7fff0000     // SECCOMP_RET_ALLOW
-		retOK       = 0x00050000     // SECCOMP_RET_ERRNO with errno 0: return 0
-		// Offsets in struct seccomp_data (little endian: low words).
-		offNR, offArch, offArg1, offArg2 = 0, 4, 16 + 8, 16 + 16
-	)
-	prog, err := bpf.Assemble([]bpf.Instruction{
-		/* 0 */ bpf.LoadAbsolute{Off: offArch, Size: 4},
-		/* 1 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: kaAuditArch[runtime.GOARCH], SkipTrue: 9},
-		/* 2 */ bpf.LoadAbsolute{Off: offNR, Size: 4},
-		/* 3 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SETSOCKOPT, SkipTrue: 1},
-		/* 4 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.SYS_GETSOCKOPT, SkipTrue: 6},
-		/* 5 */ bpf.LoadAbsolute{Off: offArg1, Size: 4}, // level
-		/* 6 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_IP, SkipTrue: 4},
-		/* 7 */ bpf.LoadAbsolute{Off: offArg2, Size: 4}, // optname
-		/* 8 */ bpf.JumpIf{Cond: bpf.JumpLessThan, Val: ipvsBaseCtl, SkipTrue: 2},
-		/* 9 */ bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: ipvsBaseCtl + 15, SkipTrue: 1},
-		/* 10 */ bpf.RetConstant{Val: retOK},
-		/* 11 */ bpf.RetConstant{Val: retAllow},
-	})
-	if err != nil {
-		return err
-	}
-	filter := make([]unix.SockFilter, len(prog))
-	for i, in := range prog {
-		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
-	}
-	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC,
-		uintptr(unsafe.Pointer(&fprog))); e != 0 {
-		return fmt.Errorf("seccomp: %w", e)
-	}
-	return nil
+	fakeipvs.Exec()
+	t.Skip("helper process of BenchmarkTCPCheck10kVsKeepalived")
 }
 
 func kaEnvInt(tb testing.TB, name string, def int) int {

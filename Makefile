@@ -13,8 +13,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n t
 # server, systemd for systemd-analyze. This list is the only one: make deps
 # installs it, make test runs make deps, and .ci/run calls make deps.
 DEPS := iproute2 nftables keepalived tcpdump nginx systemd ca-certificates
-# BENCH_DEPS are what make bench adds: trafgen (netsniff-ng), wrk, HAProxy.
-BENCH_DEPS := netsniff-ng wrk haproxy util-linux
+# BENCH_DEPS are what make bench adds: trafgen (netsniff-ng), wrk, HAProxy,
+# ipvsadm (for IPVS, where the kernel has ip_vs).
+BENCH_DEPS := netsniff-ng wrk haproxy util-linux ipvsadm
 # PKGS is what make deps installs.
 PKGS ?= $(DEPS)
 

@@ -69,7 +69,8 @@ func eachStep(b *testing.B, name string, measure func(b *testing.B, s Settings, 
 //
 // kernel: lb forwards by its routing table, an ECMP route to r1 and r2
 // hashed on ports (fib_multipath_hash_policy 1). nft-dr: nftDR's rule set.
-// govs-dr, govs-tun: govs run with one worker, rr.
+// govs-dr, govs-tun: govs run with one worker, rr. ipvs-dr, where the
+// kernel has ip_vs: IPVS DR, rr (ipvsDR).
 func BenchmarkPacketRate(b *testing.B) {
 	requirements(b, "trafgen", "nft", "taskset")
 	eachStep(b, "BenchmarkPacketRate", func(b *testing.B, s Settings, c Case, sys string) map[string]float64 {
@@ -101,6 +102,8 @@ func packetRate(b *testing.B, s Settings, sys string, frame int) map[string]floa
 		startGovs(b, l, "UDP", 9, "DR")
 	case "govs-tun":
 		startGovs(b, l, "UDP", 9, "TUN")
+	case IPVS:
+		ipvsDR(b, l, "-u", 9)
 	default:
 		b.Fatalf("no system %q", sys)
 	}
@@ -178,6 +181,19 @@ func window(b *testing.B, l *lab, p *netsim.Process, d time.Duration) map[string
 	return m
 }
 
+// ipvsDR configures IPVS on lb with ipvsadm: a virtual service (proto
+// "-u" or "-t") on the VIP's port, rr, to r1 and r2 in DR mode.
+func ipvsDR(b *testing.B, l *lab, proto string, port int) {
+	b.Helper()
+	netsimtest.RequireProgram(b, "ipvsadm")
+	must(b, l.lb.AddAddr("lan", netip.PrefixFrom(l.vip, 32)))
+	vs := netip.AddrPortFrom(l.vip, uint16(port)).String()
+	run(b, l.lb, "ipvsadm", "-A", proto, vs, "-s", "rr")
+	for _, r := range l.rs {
+		run(b, l.lb, "ipvsadm", "-a", proto, vs, "-r", netip.AddrPortFrom(r.Addr4("lan"), uint16(port)).String(), "-g")
+	}
+}
+
 // BenchmarkHTTP: wrk on gen, one thread and 32 connections, against nginx
 // on r1 and r2 (answering "host=NAME"): direct to r1, through an nftables
 // DR rule set, through HAProxy in TCP mode on lb (roundrobin), and through
@@ -210,6 +226,8 @@ func httpRate(b *testing.B, s Settings, sys string, keepalive bool) map[string]f
 		startHAProxy(b, l)
 	case "govs-dr":
 		startGovs(b, l, "TCP", 80, "DR")
+	case IPVS:
+		ipvsDR(b, l, "-t", 80)
 	default:
 		b.Fatalf("no system %q", sys)
 	}

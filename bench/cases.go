@@ -2,6 +2,9 @@ package bench
 
 import (
 	"os"
+	"os/exec"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/govs-lb/govs/bench/report"
@@ -60,19 +63,37 @@ var (
 	ControlSystems = []string{"keepalived", "govs"}
 )
 
+// IPVS is the system of the packet rate and HTTP cases that is there only
+// where the kernel has ip_vs: IPVS in DR mode, configured with ipvsadm.
+const IPVS = "ipvs-dr"
+
+// HaveIPVS says whether the kernel has IPVS, loading ip_vs if it can.
+var HaveIPVS = sync.OnceValue(func() bool {
+	exec.Command("modprobe", "-q", "ip_vs").Run()
+	_, err := os.Stat("/sys/module/ip_vs")
+	return err == nil
+})
+
 // Cases are the cases of a run, in the order they run.
 func Cases() []Case {
+	ipvsNote, pktSystems, httpSystems := "IPVS: not measured, this kernel has no ip_vs module.", PacketSystems, HTTPSystems
+	if HaveIPVS() {
+		ipvsNote = ""
+		pktSystems = append(slices.Clip(pktSystems), IPVS)
+		httpSystems = append(slices.Clip(httpSystems), IPVS)
+	}
 	pkt := func(name, title string) Case {
-		return Case{Benchmark: "BenchmarkPacketRate", Systems: PacketSystems, CaseInfo: report.CaseInfo{
+		return Case{Benchmark: "BenchmarkPacketRate", Systems: pktSystems, CaseInfo: report.CaseInfo{
 			Name: name, Title: title, Reference: "kernel", Headline: "pkts/s", Higher: true,
 			Metrics: []string{"pkts/s", "offered-pkts/s", "cpu-ns/pkt", "cpu1-%"},
-			Note:    "IPVS: not measured, this kernel has no ip_vs module.",
+			Note:    ipvsNote,
 		}}
 	}
 	web := func(name, title string) Case {
-		return Case{Benchmark: "BenchmarkHTTP", Systems: HTTPSystems, CaseInfo: report.CaseInfo{
+		return Case{Benchmark: "BenchmarkHTTP", Systems: httpSystems, CaseInfo: report.CaseInfo{
 			Name: name, Title: title, Reference: "direct", Headline: "req/s", Higher: true,
 			Metrics: []string{"req/s", "p50-ms", "p99-ms", "errors", "cpu1-%"},
+			Note:    ipvsNote,
 		}}
 	}
 	scale := func(name, title string, systems []string, note string) Case {

@@ -278,7 +278,7 @@ func skips(log string) []string {
 			out = append(out, name+": "+strings.TrimSpace(lines[i+1]))
 		}
 	}
-	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+	if !bench.HaveIPVS() {
 		out = append(out, "IPVS: this kernel has no ip_vs module; not measured")
 	}
 	return out
